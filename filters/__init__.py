@@ -1,0 +1,1 @@
+"""The filter language: parse, render, evaluate and plan mail filters. No I/O."""

@@ -1,0 +1,1 @@
+"""Mailroom's Dagster code location and the engine it drives."""

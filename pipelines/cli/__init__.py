@@ -1,0 +1,29 @@
+"""The `mailroom` command. Each room adds its subcommands here; heavy imports stay inside commands."""
+
+import typer
+
+app = typer.Typer(
+    name="mailroom",
+    help="Mailroom: self-hosted Outlook mail ingestion (Microsoft Graph to DuckDB, orchestrated by Dagster).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Mailroom: self-hosted Outlook mail ingestion (Microsoft Graph to DuckDB, orchestrated by Dagster)."""
+
+
+@app.command()
+def version() -> None:
+    """Print Mailroom's version and the versions of the parts it pins."""
+    from importlib.metadata import version as installed
+
+    for name in ("mailroom", "dagster", "duckdb", "msal", "httpx"):
+        typer.echo(f"{name} {installed(name)}")
+
+
+def main() -> None:
+    app()
