@@ -21,7 +21,8 @@ def main(argv: list[str]) -> int:
     chosen = argv or available
     unknown = sorted(set(chosen) - set(available))
     if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available)}", file=sys.stderr)
+        names = ", ".join(available)
+        print(f"unknown benchmark(s): {', '.join(unknown)}; available: {names}", file=sys.stderr)
         return 2
     for name in chosen:
         print(f"\n=== bench/{name}.py ===", flush=True)
