@@ -1,0 +1,626 @@
+"""The Graph client and its mailbox handles: folders, messages, $batch, delta and attachments.
+
+    async with GraphClient(settings, ClientCredentialsProvider(settings)) as graph:
+        mailbox = graph.user("adele@contoso.test")          # or graph.me() with a delegated provider
+        inbox = await mailbox.resolve_folder("Inbox/Receipts/2024")
+        async for page in mailbox.delta(inbox.id, select=("subject", "from")):
+            ...  # page.messages, page.removed, then store page.cursor with them
+
+Every operation goes through one Transport (retries, Retry-After, per-mailbox gates; see `_transport`), and
+every request asks for immutable ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from pipelines.graph._auth import TokenProvider
+from pipelines.graph._errors import (
+    AttachmentTooLarge,
+    BadRequestError,
+    FolderNotFoundError,
+    NotFoundError,
+    TransientError,
+)
+from pipelines.graph._folders import (
+    TREE_WELL_KNOWN,
+    WELL_KNOWN_NAMES,
+    FolderNode,
+    FolderTree,
+    build_tree,
+    split_path,
+)
+from pipelines.graph._models import (
+    Attachment,
+    AttachmentPageBody,
+    Category,
+    CategoryPageBody,
+    FolderPageBody,
+    MailFolder,
+    Message,
+    MessagePageBody,
+)
+from pipelines.graph._settings import GraphSettings
+from pipelines.graph._transport import (
+    RETRY_AFTER_MARGIN_S,
+    RETRYABLE_STATUSES,
+    Clock,
+    Gate,
+    Stats,
+    Transport,
+    backoff,
+    error_for,
+    parse_retry_after,
+)
+
+BATCH_LIMIT = 20
+"""Graph takes at most 20 requests in one $batch."""
+
+BodyType = Literal["html", "text"]
+
+_ATTACHMENT_FIELDS = "id,name,contentType,size,isInline,lastModifiedDateTime"
+_FOLDER_PAGE = "250"
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """One page of a listing, and the link to the next (None on the last page)."""
+
+    messages: list[Message]
+    next_link: str | None
+
+
+@dataclass(frozen=True)
+class DeltaPage:
+    """One page of a delta round: changed messages, removed ids, and the link that follows this page.
+
+    Store `cursor` in the same transaction as the page: it is the next link inside a round, and the delta link
+    (start of the next round) on the round's last page.
+    """
+
+    messages: list[Message]
+    removed: list[str]
+    next_link: str | None
+    delta_link: str | None
+
+    @property
+    def cursor(self) -> str:
+        """Where to resume after this page."""
+        link = self.next_link or self.delta_link
+        assert link is not None  # a page without either link is rejected when it is read
+        return link
+
+    @property
+    def last(self) -> bool:
+        """Whether this page ends the round (it carries the delta link)."""
+        return self.next_link is None
+
+
+@dataclass(frozen=True)
+class SavedAttachment:
+    """An attachment's content written to a file."""
+
+    path: Path
+    size: int
+    sha256: str
+    content_type: str | None
+
+
+class AttachmentStream:
+    """An attachment's content being read from `/$value`, in chunks, never more than `max_bytes`."""
+
+    def __init__(self, response: httpx.Response, *, max_bytes: int | None, what: str) -> None:
+        self._response = response
+        self._max = max_bytes
+        self._what = what
+        length = response.headers.get("content-length")
+        self.size: int | None = int(length) if length and length.isdigit() else None
+        """The size Graph declared (Content-Length), if it did."""
+        self.content_type: str | None = response.headers.get("content-type")
+        """The content's type: the file's own, `message/rfc822` for an attached mail, `text/calendar` …"""
+
+    async def chunks(self, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
+        """The content, chunk by chunk; AttachmentTooLarge as soon as it passes the cap."""
+        seen = 0
+        try:
+            async for chunk in self._response.aiter_bytes(chunk_size):
+                seen += len(chunk)
+                if self._max is not None and seen > self._max:
+                    raise AttachmentTooLarge(
+                        f"{self._what}: content is over the cap of {self._max} bytes",
+                        size=self.size,
+                        cap=self._max,
+                    )
+                yield chunk
+        except httpx.TransportError as exc:
+            raise TransientError(f"{self._what}: the download broke off ({type(exc).__name__})") from None
+
+
+class Mailbox:
+    """One mailbox: `/me` (delegated) or `/users/{id or UPN}` (app-only, shared mailboxes, any user)."""
+
+    def __init__(self, transport: Transport, path: str, key: str) -> None:
+        self._transport = transport
+        self.path = path
+        """The path prefix of this mailbox's resources, e.g. `/users/adele%40contoso.test`."""
+        self._gate: Gate = transport.gate(key)
+
+    def __repr__(self) -> str:
+        return f"Mailbox({self.path!r})"
+
+    async def _get(self, path_or_link: str, *, params: dict[str, str] | None = None, prefer=()) -> bytes:
+        return await self._transport.fetch(self._gate, "GET", path_or_link, params=params, prefer=prefer)
+
+    # Folders ---------------------------------------------------------------------------------------------
+
+    async def get_folder(self, id_or_well_known_name: str) -> MailFolder:
+        """One folder by id or well-known name (NotFoundError if there is none)."""
+        body = await self._get(f"{self.path}/mailFolders/{quote(id_or_well_known_name, safe='')}")
+        return MailFolder.model_validate_json(body)
+
+    async def _folder_pages(self, path: str, params: dict[str, str]) -> list[MailFolder]:
+        folders: list[MailFolder] = []
+        link: str | None = path
+        first = True
+        while link:
+            page = FolderPageBody.model_validate_json(await self._get(link, params=params if first else None))
+            folders.extend(page.value)
+            link, first = page.next_link, False
+        return folders
+
+    async def folder_tree(self, *, include_hidden: bool = False, well_known: bool = True) -> FolderTree:
+        """Every mail folder, children walked level by level (search folders left out).
+
+        With `well_known`, the usual well-known folders (inbox, sentitems, …) are labelled in the tree, found
+        with one $batch.
+        """
+        params = {"$top": _FOLDER_PAGE}
+        if include_hidden:
+            params["includeHiddenFolders"] = "true"
+        labels_task = asyncio.create_task(self._well_known_ids()) if well_known else None
+        try:
+            level = await self._folder_pages(f"{self.path}/mailFolders", params)
+            root_id = level[0].parent_folder_id if level else None
+            folders = list(level)
+            while level:
+                parents = [f for f in level if (f.child_folder_count or 0) > 0 and not f.is_search_folder]
+                pages = await asyncio.gather(
+                    *(
+                        self._folder_pages(
+                            f"{self.path}/mailFolders/{quote(f.id, safe='')}/childFolders", params
+                        )
+                        for f in parents
+                    )
+                )
+                level = [f for page in pages for f in page]
+                folders.extend(level)
+            labels = await labels_task if labels_task else {}
+        finally:
+            if labels_task and not labels_task.done():
+                labels_task.cancel()
+        return build_tree(folders, root_id=root_id, well_known=labels)
+
+    async def _well_known_ids(self) -> dict[str, str]:
+        paths = {name: f"{self.path}/mailFolders/{name}?$select=id" for name in TREE_WELL_KNOWN}
+        answers = await self._batch(paths)
+        return {
+            answer["body"]["id"]: name
+            for name, answer in answers.items()
+            if answer["status"] == 200 and isinstance(answer.get("body"), dict) and "id" in answer["body"]
+        }
+
+    async def resolve_folder(self, reference: str, *, tree: FolderTree | None = None) -> FolderNode:
+        """Find a folder by well-known name (`sentitems`), display-name path (`Inbox/Receipts/2024`, with
+        `\\/` for a slash inside a name; the first name may be a well-known one) or id.
+
+        FolderNotFoundError, with the closest paths, when nothing matches.
+        """
+        reference = reference.strip()
+        if not reference:
+            raise FolderNotFoundError(
+                "empty folder reference: give a well-known name, a path or an id", reference=""
+            )
+        tree = tree or await self.folder_tree()
+        parts = split_path(reference)
+        if len(parts) == 1 and parts[0].lower() in WELL_KNOWN_NAMES:
+            name = parts[0].lower()
+            node = tree.well_known(name)
+            if node is not None:
+                return node
+            try:
+                folder = await self.get_folder(name)
+            except NotFoundError:
+                raise FolderNotFoundError(
+                    f"this mailbox has no {name!r} folder",
+                    reference=reference,
+                    suggestions=tree.suggestions(name),
+                ) from None
+            found = tree.get(folder.id)
+            return FolderNode(
+                folder=folder,
+                parts=found.parts if found else (folder.display_name or name,),
+                well_known_name=name,
+            )
+        node = tree.find(parts)
+        if node is None and parts[0].lower() in WELL_KNOWN_NAMES:
+            top = tree.well_known(parts[0]) or tree.get((await self.get_folder(parts[0].lower())).id)
+            if top is not None:
+                node = tree.find((*top.parts, *parts[1:]))
+        if node is None and len(parts) == 1:
+            node = tree.get(reference)
+            if node is None and _looks_like_id(reference):
+                try:
+                    folder = await self.get_folder(reference)
+                except (NotFoundError, BadRequestError):
+                    folder = None
+                if folder is not None:
+                    node = tree.get(folder.id) or FolderNode(
+                        folder=folder, parts=(folder.display_name or folder.id,)
+                    )
+        if node is None:
+            suggestions = tree.suggestions(reference)
+            hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+            raise FolderNotFoundError(
+                f"no folder {reference!r} in {self.path} (by well-known name, display-name path or id){hint}",
+                reference=reference,
+                suggestions=suggestions,
+            )
+        return node
+
+    async def categories(self) -> list[Category]:
+        """The mailbox's category list (Outlook's master categories)."""
+        return CategoryPageBody.model_validate_json(
+            await self._get(f"{self.path}/outlook/masterCategories")
+        ).value
+
+    # Messages --------------------------------------------------------------------------------------------
+
+    async def list_messages(
+        self,
+        folder_id: str | None = None,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        link: str | None = None,
+        body_type: BodyType | None = None,
+    ) -> AsyncIterator[MessagePage]:
+        """Pages of messages in a folder (or the whole mailbox), following `@odata.nextLink` exactly.
+
+        Resume from a stored `link` instead of the query options (Graph keeps them inside the link).
+        """
+        prefer = _body_prefer(body_type)
+        params = None
+        if link is None:
+            where = f"/mailFolders/{quote(folder_id, safe='')}" if folder_id else ""
+            link = f"{self.path}{where}/messages"
+            params = {"$top": str(top or self._transport.settings.page_size)}
+            if select:
+                params["$select"] = ",".join(select)
+            if filter:
+                params["$filter"] = filter
+            if orderby:
+                params["$orderby"] = orderby
+        while link is not None:
+            body = await self._get(link, params=params, prefer=prefer)
+            page = MessagePageBody.model_validate_json(body)
+            if page.next_link is not None and page.next_link == link:
+                raise TransientError(
+                    f"Graph returned the same next link again ({link}); stopping the listing"
+                )
+            yield MessagePage(messages=page.value, next_link=page.next_link)
+            link, params = page.next_link, None
+
+    async def get_message(
+        self, message_id: str, *, select: Sequence[str] | None = None, body_type: BodyType | None = None
+    ) -> Message:
+        """One message (NotFoundError if it is gone)."""
+        params = {"$select": ",".join(select)} if select else None
+        body = await self._get(
+            f"{self.path}/messages/{quote(message_id, safe='')}",
+            params=params,
+            prefer=_body_prefer(body_type),
+        )
+        return Message.model_validate_json(body)
+
+    async def get_messages(
+        self, ids: Iterable[str], *, select: Sequence[str] | None = None, body_type: BodyType | None = None
+    ) -> dict[str, Message | None]:
+        """Many messages by id, through $batch (20 a batch, batches in parallel); None for a message gone."""
+        query = f"?$select={','.join(select)}" if select else ""
+        wanted = list(dict.fromkeys(ids))
+        chunks = [wanted[i : i + BATCH_LIMIT] for i in range(0, len(wanted), BATCH_LIMIT)]
+        results: dict[str, Message | None] = {}
+
+        async def one(chunk: list[str]) -> None:
+            paths = {mid: f"{self.path}/messages/{quote(mid, safe='')}{query}" for mid in chunk}
+            for mid, answer in (await self._batch(paths, prefer=_body_prefer(body_type))).items():
+                if answer["status"] == 404:
+                    results[mid] = None
+                else:
+                    results[mid] = Message.model_validate(answer["body"])
+
+        await asyncio.gather(*(one(chunk) for chunk in chunks))
+        return {mid: results[mid] for mid in wanted}
+
+    async def _batch(self, paths: dict[str, str], *, prefer: tuple[str, ...] = ()) -> dict[str, dict]:
+        """GET each path in one $batch, retrying the items Graph throttled or failed (each obeys its own
+        Retry-After). Returns each item's answer (`status`, `headers`, `body`) for 2xx and 404; raises the
+        mapped GraphError for any other failure."""
+        if len(paths) > BATCH_LIMIT:
+            raise BadRequestError(f"a $batch takes at most {BATCH_LIMIT} requests, got {len(paths)}")
+        transport = self._transport
+        settings, clock, stats = transport.settings, transport.clock, transport.stats
+        pending = dict(paths)
+        answers: dict[str, dict] = {}
+        attempt = 0
+        while pending:
+            attempt += 1
+            keys = list(pending)
+            payload = {
+                "requests": [
+                    {
+                        "id": str(number),
+                        "method": "GET",
+                        "url": pending[key],
+                        "headers": {"Prefer": ", ".join(('IdType="ImmutableId"', *prefer))},
+                    }
+                    for number, key in enumerate(keys, 1)
+                ]
+            }
+            body = await transport.fetch(self._gate, "POST", "/$batch", json=payload, slots=len(keys))
+            responses = orjson.loads(body).get("responses") or []
+            by_number = {str(r.get("id")): r for r in responses if isinstance(r, dict)}
+            retry: dict[str, str] = {}
+            wait = 0.0
+            throttled = False
+            for number, key in enumerate(keys, 1):
+                answer = by_number.get(str(number))
+                if answer is None:
+                    raise TransientError(f"$batch answered without request {number} ({pending[key]})")
+                status = int(answer.get("status") or 0)
+                headers = {str(k).lower(): str(v) for k, v in (answer.get("headers") or {}).items()}
+                if status in RETRYABLE_STATUSES:
+                    retry[key] = pending[key]
+                    after = _retry_after(headers, transport)
+                    wait = max(
+                        wait,
+                        after
+                        if after is not None
+                        else backoff(attempt, base=settings.backoff_base_s, cap=settings.backoff_cap_s),
+                    )
+                    throttled = throttled or status == 429
+                    if attempt >= settings.max_attempts:
+                        raise error_for(
+                            status,
+                            orjson.dumps(answer.get("body")),
+                            headers,
+                            what=f"GET {pending[key]} (in $batch)",
+                            client_request_id=None,
+                        )
+                elif status < 300 or status == 404:
+                    answers[key] = {"status": status, "headers": headers, "body": answer.get("body")}
+                else:
+                    raise error_for(
+                        status,
+                        orjson.dumps(answer.get("body")),
+                        headers,
+                        what=f"GET {pending[key]} (in $batch)",
+                        client_request_id=None,
+                    )
+            if retry:
+                stats.retries += len(retry)
+                if throttled:
+                    stats.throttled += 1
+                    self._gate.pause(wait)
+                else:
+                    stats.waited_s += wait
+                    await clock.sleep(wait)
+            pending = retry
+        return answers
+
+    # Delta -----------------------------------------------------------------------------------------------
+
+    async def delta(
+        self,
+        folder_id: str | None = None,
+        *,
+        link: str | None = None,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        page_size: int | None = None,
+        body_type: BodyType | None = None,
+    ) -> AsyncIterator[DeltaPage]:
+        """One delta round of a folder: pages of changes and removals, ending with the page that holds the
+        delta link. Start a round from `folder_id` (query options apply to the first request only) or resume
+        from a stored next or delta `link`. SyncStateExpired when Graph no longer knows the link.
+
+        Replays are tolerated: an id repeated within a page counts once (its last state).
+        """
+        size = page_size or self._transport.settings.delta_page_size
+        prefer = (f"odata.maxpagesize={size}", *_body_prefer(body_type))
+        params = None
+        if link is None:
+            if folder_id is None:
+                raise BadRequestError("delta needs a folder id or a link to resume from")
+            link = f"{self.path}/mailFolders/{quote(folder_id, safe='')}/messages/delta"
+            params = {}
+            if select:
+                params["$select"] = ",".join(select)
+            if filter:
+                params["$filter"] = filter
+        while True:
+            body = await self._get(link, params=params or None, prefer=prefer)
+            page = MessagePageBody.model_validate_json(body)
+            if page.next_link is None and page.delta_link is None:
+                raise TransientError(f"a delta page came without a next or delta link ({link})")
+            if page.next_link is not None and page.next_link == link:
+                raise TransientError(f"Graph returned the same delta next link again ({link})")
+            latest: dict[str, Message] = {}
+            for item in page.value:
+                latest.pop(item.id, None)
+                latest[item.id] = item
+            yield DeltaPage(
+                messages=[m for m in latest.values() if m.removed is None],
+                removed=[m.id for m in latest.values() if m.removed is not None],
+                next_link=page.next_link,
+                delta_link=page.delta_link if page.next_link is None else None,
+            )
+            if page.next_link is None:
+                return
+            link, params = page.next_link, None
+
+    # Attachments -----------------------------------------------------------------------------------------
+
+    async def list_attachments(self, message_id: str) -> list[Attachment]:
+        """Every attachment's metadata, without content (inline ones included: check `is_inline`)."""
+        link: str | None = f"{self.path}/messages/{quote(message_id, safe='')}/attachments"
+        params: dict[str, str] | None = {"$select": _ATTACHMENT_FIELDS}
+        attachments: list[Attachment] = []
+        while link:
+            page = AttachmentPageBody.model_validate_json(await self._get(link, params=params))
+            attachments.extend(page.value)
+            link, params = page.next_link, None
+        return attachments
+
+    @asynccontextmanager
+    async def open_attachment(
+        self, message_id: str, attachment_id: str, *, max_bytes: int | None = None
+    ) -> AsyncIterator[AttachmentStream]:
+        """Stream one attachment's content from `/$value`: a file's bytes, MIME for an attached mail, iCal
+        for an event. A reference attachment has no content (BadRequestError). AttachmentTooLarge past
+        `max_bytes`, before reading anything when Graph declares the size."""
+        message, attachment = quote(message_id, safe=""), quote(attachment_id, safe="")
+        path = f"{self.path}/messages/{message}/attachments/{attachment}/$value"
+        what = f"attachment {attachment_id} of message {message_id}"
+        async with self._transport.exchange(self._gate, "GET", path) as response:
+            stream = AttachmentStream(response, max_bytes=max_bytes, what=what)
+            if max_bytes is not None and stream.size is not None and stream.size > max_bytes:
+                raise AttachmentTooLarge(
+                    f"{what} is {stream.size} bytes, over the cap of {max_bytes}",
+                    size=stream.size,
+                    cap=max_bytes,
+                )
+            yield stream
+
+    async def save_attachment(
+        self, message_id: str, attachment_id: str, dest: Path, *, max_bytes: int | None = None
+    ) -> SavedAttachment:
+        """Download one attachment into `dest` (through a partial file, renamed when complete), retrying a
+        download that broke off. Memory stays at one chunk whatever the size."""
+        partial = dest.with_name(f".{dest.name}.partial")
+        settings = self._transport.settings
+        attempt = 0
+        while True:
+            attempt += 1
+            digest = hashlib.sha256()
+            size = 0
+            try:
+                async with self.open_attachment(message_id, attachment_id, max_bytes=max_bytes) as stream:
+                    with partial.open("wb") as out:
+                        async for chunk in stream.chunks():
+                            out.write(chunk)
+                            digest.update(chunk)
+                            size += len(chunk)
+                    content_type = stream.content_type
+            except TransientError:
+                partial.unlink(missing_ok=True)
+                if attempt >= settings.max_attempts:
+                    raise
+                await self._transport.clock.sleep(
+                    backoff(attempt, base=settings.backoff_base_s, cap=settings.backoff_cap_s)
+                )
+                continue
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            os.replace(partial, dest)
+            return SavedAttachment(path=dest, size=size, sha256=digest.hexdigest(), content_type=content_type)
+
+
+def _looks_like_id(reference: str) -> bool:
+    # Graph ids are long base64 strings; display names rarely are. A wrong guess costs one 404.
+    return len(reference) >= 16 and " " not in reference
+
+
+def _body_prefer(body_type: BodyType | None) -> tuple[str, ...]:
+    return (f'outlook.body-content-type="{body_type}"',) if body_type else ()
+
+
+def _retry_after(headers: dict[str, str], transport: Transport) -> float | None:
+    value = parse_retry_after(headers.get("retry-after"), now=transport.clock.wall())
+    return None if value is None else value + RETRY_AFTER_MARGIN_S
+
+
+class GraphClient:
+    """An async Microsoft Graph mail client for one connection (one token provider), over `httpx`.
+
+    Pass `transport=` to run against an in-process app (`httpx.ASGITransport`) or a scripted one
+    (`httpx.MockTransport`); by default it speaks HTTPS, trusting `settings.ca_bundle` when set.
+    """
+
+    def __init__(
+        self,
+        settings: GraphSettings,
+        auth: TokenProvider,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        verify: object = True
+        if settings.ca_bundle is not None and transport is None:
+            import ssl
+
+            verify = ssl.create_default_context(cafile=str(settings.ca_bundle))
+        http = httpx.AsyncClient(
+            transport=transport,
+            verify=verify,  # type: ignore[arg-type]
+            timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+            follow_redirects=True,  # httpx drops Authorization on a redirect to another origin
+            headers={"Accept": "application/json", "User-Agent": "mailroom (pipelines.graph)"},
+        )
+        self._transport = Transport(settings, auth, http, clock=clock)
+
+    def __repr__(self) -> str:
+        return f"GraphClient({self.settings.graph_root!r}, auth={self._transport.auth!r})"
+
+    async def __aenter__(self) -> GraphClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._transport.http.aclose()
+
+    @property
+    def stats(self) -> Stats:
+        """Counts of requests, retries, throttling and time waited since the client was made."""
+        return self._transport.stats
+
+    def me(self) -> Mailbox:
+        """The signed-in person's mailbox (delegated tokens only; app-only tokens have no /me)."""
+        return Mailbox(self._transport, "/me", key="me")
+
+    def user(self, id_or_upn: str) -> Mailbox:
+        """Any mailbox by user id or UPN (app-only access, or delegated access to a shared mailbox)."""
+        if not id_or_upn.strip() or "/" in id_or_upn:
+            raise BadRequestError(f"not a user id or UPN: {id_or_upn!r}")
+        return Mailbox(self._transport, f"/users/{quote(id_or_upn, safe='@')}", key=id_or_upn.lower())
