@@ -216,7 +216,7 @@ class SignedIn:
 def _signed_in(result: Mapping[str, Any], cache: EncryptedTokenCache, *, public: bool, who: str) -> SignedIn:
     result = _check(result, who)
     claims = result.get("id_token_claims") or {}
-    app_accounts = cache.msal.find(msal.TokenCache.CredentialType.ACCOUNT)
+    app_accounts = list(cache.msal.search(msal.TokenCache.CredentialType.ACCOUNT))
     username = claims.get("preferred_username") or claims.get("upn")
     matching = [a for a in app_accounts if not username or a.get("username") == username] or app_accounts
     if not matching:
