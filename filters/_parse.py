@@ -13,14 +13,15 @@ from filters._tree import NODE_TYPES, Filter, MatchAll
 def parse(value: str | Mapping[str, object] | Filter | None) -> Filter:
     """The tree a filter spells.
 
-    `value` is the text spelling, a Carbon JSON string (text starting with `{`), an already decoded Carbon
-    dict, or a tree (returned as is). None, `""`, blank text and `{}` are the empty filter, `MatchAll`.
-    Anything wrong raises a `FilterError` saying what, where, and what was expected.
+    `value` is the text spelling, a Carbon JSON string (text starting with `{`, or `[`, which is refused
+    with a clear error), an already decoded Carbon dict, or a tree (returned as is). None, `""`, blank text
+    and `{}` are the empty filter, `MatchAll`. Anything wrong raises a `FilterError` saying what, where,
+    and what was expected.
     """
     if value is None:
         return MatchAll()
     if isinstance(value, str):
-        if value.lstrip().startswith("{"):
+        if value.lstrip().startswith(("{", "[")):
             return parse_carbon_json(value)
         return parse_text(value)
     if isinstance(value, Mapping):
