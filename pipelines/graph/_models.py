@@ -169,22 +169,24 @@ class Message(_GraphModel):
     def to_facts(self) -> filters.MessageFacts:
         """The properties the filter language evaluates, for `filters.compile(tree)(facts)`.
 
-        The sender is `from`, falling back to `sender` (Graph fills either alone on some items).
+        Read exactly as `filters.MessageFacts.from_graph` reads the JSON (the sender is `from`, as in Graph's
+        `$filter`; properties the response left out read as Graph's empty values), so a message is judged
+        the same whichever form the evaluator gets.
         """
         import filters
 
-        sender = self.from_ or self.sender
+        sender = self.from_
         return filters.MessageFacts(
-            categories=tuple(self.categories),
             received_at=self.received_date_time,
+            categories=tuple(self.categories),
             sender=sender.address if sender else None,
             to=tuple(r.address for r in self.to_recipients if r.address),
             cc=tuple(r.address for r in self.cc_recipients if r.address),
-            subject=self.subject,
-            importance=self.importance,
-            is_read=self.is_read,
+            subject=self.subject or "",
+            importance=self.importance or "normal",
+            is_read=bool(self.is_read),
             is_flagged=self.is_flagged,
-            has_attachments=self.has_attachments,
+            has_attachments=bool(self.has_attachments),
         )
 
 

@@ -212,3 +212,44 @@ def test_settings_keep_the_secret_out_of_their_repr() -> None:
     assert "s3cret-value" not in str(settings.model_dump())
     assert settings.authority == "https://login.microsoftonline.com/organizations"
     assert settings.graph_root == "https://graph.microsoft.com/v1.0"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        DOC_MESSAGE,
+        {"id": "bare"},
+        {
+            "id": "partial",
+            "subject": "Invoice",
+            "from": None,
+            "sender": {"emailAddress": {"address": "s@x.test"}},
+        },
+        {
+            "id": "odd",
+            "isRead": "true",
+            "categories": None,
+            "ccRecipients": [{"emailAddress": {"address": "c@x.test"}}, {"emailAddress": None}],
+            "flag": {"flagStatus": "complete"},
+            "importance": "high",
+            "receivedDateTime": "2024-01-07T00:00:00Z",
+            "hasAttachments": True,
+        },
+    ],
+)
+def test_facts_agree_with_the_filter_rooms_reading_of_the_json(raw) -> None:
+    import filters
+
+    message = Message.model_validate_json(orjson.dumps(raw))
+    expected = filters.MessageFacts.from_graph({**raw, "isRead": raw.get("isRead") in (True, "true")})
+    assert message.to_facts() == expected
+
+
+def test_facts_feed_the_filter_evaluator() -> None:
+    import filters
+
+    facts = Message.model_validate(DOC_MESSAGE).to_facts()
+    assert filters.matches(
+        filters.parse('category:"Red category" AND is:flagged AND after:2018/09/01'), facts
+    )
+    assert not filters.matches(filters.parse("has:attachment"), facts)
