@@ -2,6 +2,8 @@
 
 import typer
 
+from pipelines.cli import connect
+
 app = typer.Typer(
     name="mailroom",
     help="Mailroom: self-hosted Outlook mail ingestion (Microsoft Graph to DuckDB, orchestrated by Dagster).",
@@ -23,6 +25,9 @@ def version() -> None:
 
     for name in ("mailroom", "dagster", "duckdb", "msal", "httpx"):
         typer.echo(f"{name} {installed(name)}")
+
+
+app.add_typer(connect.app)
 
 
 def main() -> None:
