@@ -381,7 +381,9 @@ class Mailbox:
                     for number, key in enumerate(keys, 1)
                 ]
             }
-            body = await transport.fetch(self._gate, "POST", "/$batch", json=payload, slots=len(keys))
+            body = await transport.fetch(
+                self._gate, "POST", "/$batch", json=payload, slots=len(keys), cost=len(keys)
+            )
             responses = orjson.loads(body).get("responses") or []
             by_number = {str(r.get("id")): r for r in responses if isinstance(r, dict)}
             retry: dict[str, str] = {}

@@ -122,13 +122,50 @@ class _Budget:
         return at - now
 
 
+class _Slots:
+    """A counting semaphore that takes several slots at once (a $batch) without deadlock, first come first
+    served, and releases synchronously (so a cancelled task never leaks its slots)."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    async def take(self, count: int) -> None:
+        if not self._waiters and self._free >= count:
+            self._free -= count
+            return
+        future = asyncio.get_running_loop().create_future()
+        entry = (count, future)
+        self._waiters.append(entry)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.give(count)  # granted just as we were cancelled
+            else:
+                self._waiters.remove(entry)
+                self._wake()
+            raise
+
+    def give(self, count: int) -> None:
+        self._free += count
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self._free:
+            count, future = self._waiters.popleft()
+            if not future.done():
+                self._free -= count
+                future.set_result(None)
+
+
 class Gate:
     """One mailbox's manners: the in-flight slots, the request budget and a pause set by 429s."""
 
     def __init__(self, key: str, settings: GraphSettings, clock: Clock) -> None:
         self.key = key
-        self.slots = settings.max_in_flight_per_mailbox
-        self._semaphore = asyncio.Semaphore(self.slots)
+        self.size = settings.max_in_flight_per_mailbox
+        self._slots = _Slots(self.size)
         self._budget = _Budget(settings.request_budget, settings.budget_window_s, settings.budget_slowdown_at)
         self._clock = clock
         self._paused_until = 0.0
@@ -138,15 +175,13 @@ class Gate:
         self._paused_until = max(self._paused_until, self._clock.now() + seconds)
 
     @asynccontextmanager
-    async def slot(self, count: int, stats: Stats) -> AsyncIterator[None]:
-        """Take `count` in-flight slots, then wait out any pause and the budget's pacing."""
-        count = min(count, self.slots)
-        taken = 0
+    async def slot(self, stats: Stats, *, slots: int = 1, cost: int = 1) -> AsyncIterator[None]:
+        """Take in-flight slots (a $batch takes several), then wait out any pause and the budget's pacing
+        for `cost` requests (Graph counts each request inside a $batch)."""
+        slots = min(slots, self.size)
+        await self._slots.take(slots)
         try:
-            for _ in range(count):
-                await self._semaphore.acquire()
-                taken += 1
-            wait = self._budget.reserve(self._clock.now())
+            wait = max(self._budget.reserve(self._clock.now()) for _ in range(cost))
             while True:
                 wait = max(wait, self._paused_until - self._clock.now())
                 if wait <= 0:
@@ -156,8 +191,7 @@ class Gate:
                 wait = 0.0
             yield
         finally:
-            for _ in range(taken):
-                self._semaphore.release()
+            self._slots.give(slots)
 
 
 def _error_body(content: bytes) -> tuple[str | None, str | None]:
@@ -263,6 +297,7 @@ class Transport:
         prefer: tuple[str, ...] = (),
         json: Any = None,
         slots: int = 1,
+        cost: int = 1,
         read: bool = False,
     ) -> AsyncIterator[httpx.Response]:
         """Send with retries and yield the successful response while it holds its slot(s).
@@ -293,7 +328,7 @@ class Transport:
             if attempt > 1:
                 headers["Retry-Attempt"] = str(attempt - 1)
             failure: GraphError
-            async with gate.slot(slots, stats):
+            async with gate.slot(stats, slots=slots, cost=cost):
                 stats.requests += 1
                 request = self.http.build_request(method, url, headers=headers, content=content)
                 response = None

@@ -10,6 +10,7 @@ from datetime import timedelta
 from email.utils import format_datetime
 
 import httpx
+import orjson
 import pytest
 
 from pipelines.graph import (
@@ -21,7 +22,7 @@ from pipelines.graph import (
     ThrottledError,
     TransientError,
 )
-from pipelines.graph._transport import _Budget, backoff, parse_retry_after
+from pipelines.graph._transport import _Budget, _Slots, backoff, parse_retry_after
 from tests.graph.scripted import WALL, FakeClock, graph_error, json_response, scripted_client
 
 pytestmark = pytest.mark.anyio
@@ -353,3 +354,48 @@ def test_parse_retry_after_dates() -> None:
 def test_fake_clock_is_what_the_tests_think(clock: FakeClock) -> None:
     asyncio.run(clock.sleep(2.5))
     assert clock.now() == 1002.5
+
+
+async def test_batches_take_the_mailboxs_slots_together_without_deadlock(settings) -> None:
+    weight_in_flight = 0
+    most = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal weight_in_flight, most
+        items = orjson.loads(request.content)["requests"] if request.url.path.endswith("$batch") else None
+        weight = min(4, len(items)) if items else 1
+        weight_in_flight += weight
+        most = max(most, weight_in_flight)
+        await asyncio.sleep(0.002)
+        weight_in_flight -= weight
+        if items is None:
+            return json_response(200, MESSAGE)
+        answers = [{"id": i["id"], "status": 200, "body": {"id": i["url"].rsplit("/", 1)[-1]}} for i in items]
+        return json_response(200, {"responses": answers})
+
+    client, _ = scripted_client(settings, handler)
+    async with client:
+        box = client.me()
+        results = await asyncio.gather(
+            box.get_messages([f"b{i}" for i in range(70)]),
+            *(box.get_message(f"s{i}") for i in range(10)),
+            box.get_messages(["x", "y"]),
+        )
+    assert len(results[0]) == 70
+    assert results[-1]["y"].id == "y"
+    assert most == 4
+
+
+async def test_a_cancelled_waiter_gives_its_place_back() -> None:
+    slots = _Slots(4)
+    await slots.take(3)
+    big = asyncio.create_task(slots.take(4))
+    await asyncio.sleep(0)
+    small = asyncio.create_task(slots.take(1))
+    await asyncio.sleep(0)
+    assert not small.done()  # first come, first served: it queues behind the batch
+    big.cancel()
+    await asyncio.wait_for(small, timeout=1)
+    slots.give(1)
+    slots.give(3)
+    await asyncio.wait_for(slots.take(4), timeout=1)
