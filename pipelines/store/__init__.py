@@ -1,0 +1,85 @@
+"""Mailroom's stores: the mail store (DuckDB, one file per customer) and the control store (SQLite).
+
+Everything callers may use is named here; the modules behind it are implementation details.
+"""
+
+from pipelines.store._duck import DEFAULT_LOCK_TIMEOUT
+from pipelines.store._errors import (
+    ConflictError,
+    InvalidCustomerId,
+    NotFound,
+    SchemaError,
+    SecretError,
+    StoreBusy,
+    StoreError,
+    StoreNotFound,
+)
+from pipelines.store._mail_rows import content_hash
+from pipelines.store._mail_types import (
+    READY,
+    Address,
+    AttachmentRecord,
+    AttachmentRow,
+    Cursor,
+    DeleteResult,
+    EmailRecord,
+    EmailRow,
+    EmailSummary,
+    FilePage,
+    FileQuery,
+    FileRecord,
+    FolderRow,
+    KnownMessage,
+    Page,
+    PageResult,
+    ResyncResult,
+    RunRecord,
+    RunStart,
+    RunTotals,
+    SearchHit,
+    StoreCounts,
+    SyncState,
+)
+from pipelines.store._paths import customer_slug, mail_store_path
+from pipelines.store.mail import DEFAULT_MAX_ATTACHMENT_BYTES, MailStore, delete_mail_store
+
+__all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
+    "DEFAULT_MAX_ATTACHMENT_BYTES",
+    "READY",
+    "Address",
+    "AttachmentRecord",
+    "AttachmentRow",
+    "ConflictError",
+    "Cursor",
+    "DeleteResult",
+    "EmailRecord",
+    "EmailRow",
+    "EmailSummary",
+    "FilePage",
+    "FileQuery",
+    "FileRecord",
+    "FolderRow",
+    "InvalidCustomerId",
+    "KnownMessage",
+    "MailStore",
+    "NotFound",
+    "Page",
+    "PageResult",
+    "ResyncResult",
+    "RunRecord",
+    "RunStart",
+    "RunTotals",
+    "SchemaError",
+    "SearchHit",
+    "SecretError",
+    "StoreBusy",
+    "StoreCounts",
+    "StoreError",
+    "StoreNotFound",
+    "SyncState",
+    "content_hash",
+    "customer_slug",
+    "delete_mail_store",
+    "mail_store_path",
+]

@@ -1,0 +1,100 @@
+"""Opening DuckDB files: retry another process's lock with jittered backoff, load full-text search offline."""
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from pipelines.store._errors import StoreBusy, StoreError, StoreNotFound
+
+# DuckDB answers a lock conflict at once (no built-in wait); these bound how long we keep asking.
+DEFAULT_LOCK_TIMEOUT = 30.0
+_FIRST_DELAY = 0.005
+_MAX_DELAY = 0.5
+_LOCK_MESSAGES = ("Could not set lock", "Conflicting lock")
+
+
+def is_lock_conflict(error: BaseException) -> bool:
+    """True when DuckDB refused the file because another process holds its lock."""
+    return isinstance(error, duckdb.IOException) and any(m in str(error) for m in _LOCK_MESSAGES)
+
+
+def backoff_delays(timeout: float, rng: random.Random | None = None) -> Iterator[float]:
+    """Full-jitter exponential delays whose sum stays within `timeout` seconds."""
+    rng = rng or random.Random()
+    spent, ceiling = 0.0, _FIRST_DELAY
+    while spent < timeout:
+        delay = min(rng.uniform(0, ceiling), timeout - spent)
+        spent += delay
+        ceiling = min(ceiling * 2, _MAX_DELAY)
+        yield delay
+
+
+def _connect_once(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    config = {
+        # Never reach for the network: FTS comes from the wheel (load_fts), nothing else is needed.
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    # Timestamps go in and come out in UTC whatever the machine's zone.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+@contextmanager
+def connection(
+    path: Path, *, read_only: bool, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One short-lived connection; retries lock conflicts with jitter and always closes, even on error."""
+    if read_only and not path.exists():
+        raise StoreNotFound(f"no mail store at {path}: nothing has been synced for this customer yet")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = None
+    delays = backoff_delays(lock_timeout)
+    while con is None:
+        try:
+            con = _connect_once(path, read_only)
+        except duckdb.IOException as error:
+            if not is_lock_conflict(error):
+                raise StoreError(f"cannot open mail store {path.name}: {error}") from error
+            delay = next(delays, None)
+            if delay is None:
+                raise StoreBusy(
+                    f"mail store {path.name} stayed locked by another process for {lock_timeout:.0f} s"
+                ) from error
+            time.sleep(delay)
+        except duckdb.ConnectionException as error:
+            # Same process, different read_only flag: a programming error, not contention.
+            raise StoreError(
+                f"mail store {path.name} is already open in this process in another mode: {error}"
+            ) from error
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def fts_extension_file() -> Path:
+    """The FTS extension shipped by the `duckdb-extension-fts` wheel for the installed DuckDB version."""
+    import duckdb_extension_fts
+
+    version = duckdb.__version__
+    found = Path(duckdb_extension_fts.__file__).parent / "extensions" / f"v{version}" / "fts.duckdb_extension"
+    if not found.is_file():
+        raise StoreError(
+            f"full-text search needs duckdb-extension-fts built for duckdb {version}; "
+            f"{found.parent} has none (pin both packages to the same version)"
+        )
+    return found
+
+
+def load_fts(con: duckdb.DuckDBPyConnection) -> None:
+    """Load FTS from the wheel's file: no INSTALL, so nothing is written to ~/.duckdb nor downloaded."""
+    # LOAD takes no bound parameters; the path is ours (site-packages), quoted as a SQL literal.
+    literal = "'" + str(fts_extension_file()).replace("'", "''") + "'"
+    con.execute(f"LOAD {literal}")

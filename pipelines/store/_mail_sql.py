@@ -1,0 +1,398 @@
+"""Every SQL statement of the mail store, named; values are always bound parameters.
+
+Some statements are composed with f-strings, but only from constants of this package (column lists, JSON
+schemas for `from_json`, fixed WHERE fragments), never from a caller's value; hence the file-wide S608 waiver.
+"""
+# ruff: noqa: S608
+
+from collections.abc import Sequence
+from typing import Any
+
+from pipelines.store._mail_rows import (
+    ATTACHMENT_JSON_SCHEMA,
+    EMAIL_COLUMNS,
+    EMAIL_JSON_SCHEMA,
+    INT_LIST_SCHEMA,
+    STRING_LIST_SCHEMA,
+    to_json,
+)
+from pipelines.store._mail_types import FileQuery
+
+IN_STRINGS = f"(SELECT unnest(from_json(?, '{STRING_LIST_SCHEMA}')))"
+IN_INTS = f"(SELECT unnest(from_json(?, '{INT_LIST_SCHEMA}')))"
+
+# -- schema versions -------------------------------------------------------------------------------------
+
+CREATE_SCHEMA_VERSION = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+)
+CURRENT_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
+RECORD_VERSION = "INSERT INTO schema_version VALUES (?, now())"
+
+# -- folders and rounds ----------------------------------------------------------------------------------
+
+_FOLDER_SCHEMA = to_json(
+    [
+        {
+            "folder_id": "VARCHAR",
+            "display_name": "VARCHAR",
+            "path": "VARCHAR",
+            "parent_id": "VARCHAR",
+            "well_known_name": "VARCHAR",
+            "data_source_id": "BIGINT",
+            "total_count": "BIGINT",
+            "unread_count": "BIGINT",
+            "child_folder_count": "BIGINT",
+        }
+    ]
+)
+LOAD_FOLDERS = (
+    "CREATE OR REPLACE TEMP TABLE incoming_folders AS "
+    f"SELECT f.* FROM (SELECT unnest(from_json(?, '{_FOLDER_SCHEMA}')) AS f)"
+)
+REPLACE_FOLDERS = "DELETE FROM folders WHERE folder_id IN (SELECT folder_id FROM incoming_folders)"
+INSERT_FOLDERS = """
+    INSERT INTO folders
+    SELECT folder_id, data_source_id, display_name, path, parent_id, well_known_name, total_count,
+           unread_count, child_folder_count, now()
+    FROM incoming_folders
+"""
+SELECT_FOLDERS = """
+    SELECT folder_id, display_name, path, parent_id, well_known_name, data_source_id, total_count,
+           unread_count, child_folder_count
+    FROM folders ORDER BY path
+"""
+
+SELECT_STATE = "SELECT * FROM folder_sync_state WHERE folder_id = ? AND fingerprint = ?"
+SELECT_STATES = "SELECT * FROM folder_sync_state ORDER BY folder_id, fingerprint"
+DELETE_STATE = "DELETE FROM folder_sync_state WHERE folder_id = ? AND fingerprint = ?"
+DELETE_FOLDER_STATES = "DELETE FROM folder_sync_state WHERE folder_id = ? RETURNING 1"
+DELETE_ALL_STATES = "DELETE FROM folder_sync_state RETURNING 1"
+INSERT_STATE = "INSERT INTO folder_sync_state VALUES (?, ?, 'in_round', NULL, NULL, ?, 0, now(), NULL, now())"
+ADVANCE_ROUND = """
+    UPDATE folder_sync_state SET status = 'in_round', next_link = ?, pages = pages + 1, updated_at = now()
+    WHERE folder_id = ? AND fingerprint = ?
+"""
+FINISH_ROUND = """
+    UPDATE folder_sync_state SET status = 'idle', next_link = NULL, delta_link = ?, sweep = false,
+        pages = pages + 1, round_finished_at = now(), updated_at = now()
+    WHERE folder_id = ? AND fingerprint = ?
+"""
+
+DELETE_FOLDER_MARKS = "DELETE FROM sweep_marks WHERE folder_id = ?"
+DELETE_ALL_MARKS = "DELETE FROM sweep_marks"
+MARK_SEEN = f"""
+    INSERT INTO sweep_marks
+    SELECT DISTINCT ?, id FROM (SELECT unnest(from_json(?, '{STRING_LIST_SCHEMA}')) AS id)
+    WHERE id NOT IN (SELECT message_id FROM sweep_marks WHERE folder_id = ?)
+"""
+UNSEEN_IN_FOLDER = """
+    SELECT message_id FROM emails
+    WHERE folder_id = ? AND removed_at IS NULL
+      AND message_id NOT IN (SELECT message_id FROM sweep_marks WHERE folder_id = ?)
+"""
+
+# -- upserts ---------------------------------------------------------------------------------------------
+
+LOAD_INCOMING = (
+    "CREATE OR REPLACE TEMP TABLE incoming AS "
+    f"SELECT r.* FROM (SELECT unnest(from_json(?, '{EMAIL_JSON_SCHEMA}')) AS r)"
+)
+LOAD_INCOMING_ATTACHMENTS = (
+    "CREATE OR REPLACE TEMP TABLE incoming_attachments AS "
+    f"SELECT r.* FROM (SELECT unnest(from_json(?, '{ATTACHMENT_JSON_SCHEMA}')) AS r)"
+)
+# One outcome per incoming message: tombstoned, new, revived (was removed), moved, unchanged or updated.
+CLASSIFY = """
+    CREATE OR REPLACE TEMP TABLE classified AS
+    SELECT i.message_id,
+        CASE
+            WHEN t.message_id IS NOT NULL THEN 'tombstoned'
+            WHEN e.message_id IS NULL THEN 'new'
+            WHEN e.removed_at IS NOT NULL THEN 'revived'
+            WHEN e.folder_id IS DISTINCT FROM i.folder_id THEN 'moved'
+            WHEN e.content_hash = i.content_hash
+                AND (NOT i.attachments_given OR e.attachments_hash IS NOT DISTINCT FROM i.attachments_hash)
+                THEN 'unchanged'
+            ELSE 'updated'
+        END AS outcome,
+        i.attachments_given AND t.message_id IS NULL AND (
+            e.message_id IS NULL OR e.removed_at IS NOT NULL
+            OR e.attachments_hash IS DISTINCT FROM i.attachments_hash
+        ) AS replace_attachments
+    FROM incoming i
+    LEFT JOIN emails e ON e.message_id = i.message_id
+    LEFT JOIN (SELECT DISTINCT message_id FROM tombstones WHERE attachment_id = '') t
+        ON t.message_id = i.message_id
+"""
+# New ids are max + 1, 2, ... in page order: deterministic, and never reused because file_ids keeps every row.
+REGISTER_EMAIL_IDS = """
+    INSERT INTO file_ids
+    SELECT (SELECT coalesce(max(file_id), 0) FROM file_ids) + row_number() OVER (ORDER BY i.ordinal),
+           i.message_id, '', now()
+    FROM incoming i JOIN classified c ON c.message_id = i.message_id AND c.outcome = 'new'
+    WHERE NOT EXISTS (SELECT 1 FROM file_ids f WHERE f.message_id = i.message_id AND f.attachment_id = '')
+"""
+INSERT_NEW_EMAILS = f"""
+    INSERT INTO emails ({", ".join(EMAIL_COLUMNS)}, file_id, size_bytes, content_hash, attachments_hash,
+                        request_id, first_seen_at, last_synced_at, removed_at, file_contents_deleted)
+    SELECT {", ".join(f"i.{name}" for name in EMAIL_COLUMNS)}, f.file_id, i.size_bytes, i.content_hash,
+           i.attachments_hash, ?, f.assigned_at, now(), NULL, false
+    FROM incoming i
+    JOIN classified c ON c.message_id = i.message_id AND c.outcome = 'new'
+    JOIN file_ids f ON f.message_id = i.message_id AND f.attachment_id = ''
+"""
+UPDATE_EMAILS = f"""
+    UPDATE emails SET {", ".join(f"{name} = i.{name}" for name in EMAIL_COLUMNS)},
+        size_bytes = i.size_bytes, content_hash = i.content_hash,
+        attachments_hash = CASE WHEN i.attachments_given THEN i.attachments_hash
+                                ELSE emails.attachments_hash END,
+        request_id = coalesce(?, emails.request_id), last_synced_at = now(), removed_at = NULL,
+        file_contents_deleted = false
+    FROM incoming i JOIN classified c ON c.message_id = i.message_id
+    WHERE emails.message_id = i.message_id AND c.outcome IN ('updated', 'moved', 'revived')
+"""
+DELETE_REPLACED_ATTACHMENTS = """
+    DELETE FROM attachments WHERE message_id IN (SELECT message_id FROM classified WHERE replace_attachments)
+"""
+REGISTER_ATTACHMENT_IDS = """
+    INSERT INTO file_ids
+    SELECT (SELECT coalesce(max(file_id), 0) FROM file_ids)
+               + row_number() OVER (ORDER BY i.ordinal, a.ordinal),
+           a.message_id, a.attachment_id, now()
+    FROM incoming_attachments a
+    JOIN incoming i ON i.message_id = a.message_id
+    JOIN classified c ON c.message_id = a.message_id AND c.replace_attachments
+    WHERE NOT EXISTS (SELECT 1 FROM file_ids f
+                      WHERE f.message_id = a.message_id AND f.attachment_id = a.attachment_id)
+"""
+INSERT_ATTACHMENTS = """
+    INSERT INTO attachments
+    SELECT f.file_id, a.message_id, a.attachment_id, a.name, a.content_type, a.size, a.is_inline, a.kind,
+           a.format, a.content_id, a.last_modified_at, from_base64(a.content_b64), a.content_state,
+           a.content_sha256, f.assigned_at, now()
+    FROM incoming_attachments a
+    JOIN classified c ON c.message_id = a.message_id AND c.replace_attachments
+    JOIN file_ids f ON f.message_id = a.message_id AND f.attachment_id = a.attachment_id
+    WHERE NOT EXISTS (SELECT 1 FROM tombstones t
+                      WHERE t.message_id = a.message_id AND t.attachment_id = a.attachment_id)
+"""
+OUTCOMES = "SELECT c.outcome, e.file_id FROM classified c LEFT JOIN emails e ON e.message_id = c.message_id"
+CHANGED_FIELDS = f"""
+    SELECT {", ".join(f"e.{name} IS DISTINCT FROM i.{name}" for name in EMAIL_COLUMNS)},
+           i.attachments_given AND e.attachments_hash IS DISTINCT FROM i.attachments_hash,
+           e.removed_at IS NOT NULL
+    FROM incoming i JOIN emails e ON e.message_id = i.message_id
+"""
+
+# -- removals, deletes, tombstones -----------------------------------------------------------------------
+
+# "Content removed": bodies and attachments go; metadata (subject, sender, dates) stays on the row.
+_CLEAR_CONTENT = "body_html = NULL, body_text = NULL, unique_body_text = NULL, body_preview = NULL"
+_REMOVE = f"""
+    UPDATE emails SET removed_at = now(), last_synced_at = now(), content_hash = 'removed',
+        attachments_hash = NULL, {_CLEAR_CONTENT}
+    WHERE message_id IN {IN_STRINGS} AND removed_at IS NULL
+"""
+REMOVE_IN_FOLDER = _REMOVE + " AND folder_id = ? RETURNING file_id, message_id"
+REMOVE_ANYWHERE = _REMOVE + " RETURNING file_id, message_id"
+DELETE_ATTACHMENTS_OF = f"DELETE FROM attachments WHERE message_id IN {IN_STRINGS}"
+
+FILES_TO_DELETE = f"""
+    SELECT file_id, message_id, '' AS attachment_id FROM emails WHERE file_id IN {IN_INTS}
+    UNION ALL
+    SELECT file_id, message_id, attachment_id FROM attachments WHERE file_id IN {IN_INTS}
+"""
+TOMBSTONED_FILE_IDS = f"SELECT file_id FROM tombstones WHERE file_id IN {IN_INTS}"
+_DOOMED_SCHEMA = '[{"file_id": "BIGINT", "message_id": "VARCHAR", "attachment_id": "VARCHAR"}]'
+LOAD_DOOMED = (
+    "CREATE OR REPLACE TEMP TABLE doomed AS "
+    f"SELECT d.* FROM (SELECT unnest(from_json(?, '{_DOOMED_SCHEMA}')) AS d)"
+)
+REPLACE_TOMBSTONES = "DELETE FROM tombstones WHERE file_id IN (SELECT file_id FROM doomed)"
+INSERT_TOMBSTONES = (
+    "INSERT INTO tombstones SELECT message_id, attachment_id, file_id, ?, ?, now() FROM doomed"
+)
+DELETE_ATTACHMENTS_OF_DOOMED_EMAILS = (
+    "DELETE FROM attachments WHERE message_id IN (SELECT message_id FROM doomed WHERE attachment_id = '')"
+)
+CLEAR_DOOMED_EMAILS = f"""
+    UPDATE emails SET {_CLEAR_CONTENT}, attachments_hash = NULL, content_hash = 'deleted',
+        file_contents_deleted = true
+    WHERE file_id IN (SELECT file_id FROM doomed WHERE attachment_id = '')
+"""
+CLEAR_DOOMED_ATTACHMENTS = """
+    UPDATE attachments SET content = NULL, content_sha256 = NULL, content_state = 'deleted'
+    WHERE file_id IN (SELECT file_id FROM doomed WHERE attachment_id <> '')
+"""
+DELETE_DOOMED_EMAILS = (
+    "DELETE FROM emails WHERE file_id IN (SELECT file_id FROM doomed WHERE attachment_id = '')"
+)
+DELETE_DOOMED_ATTACHMENTS = (
+    "DELETE FROM attachments WHERE file_id IN (SELECT file_id FROM doomed WHERE attachment_id <> '')"
+)
+# The parent's attachments_hash no longer describes what is stored, so the next sync compares afresh.
+FORGET_DOOMED_ATTACHMENT_HASHES = """
+    UPDATE emails SET attachments_hash = NULL
+    WHERE message_id IN (SELECT message_id FROM doomed WHERE attachment_id <> '')
+"""
+LIFT_TOMBSTONES = "DELETE FROM tombstones WHERE message_id = ? RETURNING 1"
+EMAIL_FILE_ID = "SELECT file_id FROM file_ids WHERE message_id = ? AND attachment_id = ''"
+
+# -- runs ------------------------------------------------------------------------------------------------
+
+START_RUN = f"""
+    INSERT INTO sync_runs (run_id, started_at, status, trigger, request_id, orchestrator_run_id, plan,
+                           folders)
+    VALUES (nextval('run_id_seq'), now(), 'running', ?, ?, ?, ?, from_json(?, '{STRING_LIST_SCHEMA}'))
+    RETURNING run_id
+"""
+FINISH_RUN = """
+    UPDATE sync_runs SET finished_at = now(), status = ?, seen = ?, matched = ?, fetched = ?, inserted = ?,
+        updated = ?, moved = ?, unchanged = ?, deleted = ?, skipped = ?, requests = ?, throttled_waits = ?,
+        throttled_seconds = ?, details = ?, error = ?
+    WHERE run_id = ? RETURNING run_id
+"""
+LATEST_RUNS = "SELECT * FROM sync_runs ORDER BY run_id DESC LIMIT ?"
+
+# -- reads -----------------------------------------------------------------------------------------------
+
+KNOWN = f"""
+    SELECT f.message_id, f.file_id, e.change_key, e.folder_id, coalesce(e.removed_at IS NOT NULL, true),
+           EXISTS (SELECT 1 FROM tombstones t WHERE t.message_id = f.message_id AND t.attachment_id = '')
+    FROM file_ids f LEFT JOIN emails e ON e.message_id = f.message_id
+    WHERE f.attachment_id = '' AND f.message_id IN {IN_STRINGS}
+"""
+RESOLVE_FILE_IDS = f"SELECT file_id, message_id, attachment_id FROM file_ids WHERE file_id IN {IN_INTS}"
+EMAIL_BY_FILE_ID = "SELECT * FROM emails WHERE file_id = ?"
+EMAIL_BY_MESSAGE_ID = "SELECT * FROM emails WHERE message_id = ?"
+_ATTACHMENTS = """
+    SELECT a.* EXCLUDE (content), {content}, e.file_id AS parent_file_id
+    FROM attachments a JOIN emails e ON e.message_id = a.message_id
+    WHERE a.message_id = ? ORDER BY a.file_id
+"""
+ATTACHMENTS_WITH_CONTENT = _ATTACHMENTS.format(content="a.content")
+ATTACHMENTS_WITHOUT_CONTENT = _ATTACHMENTS.format(content="NULL AS content")
+COUNT_BY_STATUS = """
+    SELECT sync_status, count(*) FROM emails WHERE removed_at IS NULL AND NOT file_contents_deleted
+    GROUP BY ALL ORDER BY 1
+"""
+COUNT_REMOVED_AND_DELETED = (
+    "SELECT count(*) FILTER (removed_at IS NOT NULL), count(*) FILTER (file_contents_deleted) FROM emails"
+)
+COUNT_TOMBSTONES = "SELECT count(*) FROM tombstones"
+COUNT_ATTACHMENTS = "SELECT count(*) FROM attachments"
+COUNT_FOLDERS = "SELECT count(*) FROM folders"
+COUNT_LIVE = "SELECT count(*) FROM emails WHERE removed_at IS NULL"
+NEWEST = """
+    SELECT file_id, received_at, subject, from_address, folder_path FROM emails
+    WHERE removed_at IS NULL AND NOT file_contents_deleted
+    ORDER BY received_at DESC NULLS LAST, file_id DESC LIMIT ?
+"""
+
+HAS_SEARCH_INDEX = "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'fts_main_emails'"
+BUILD_SEARCH_INDEX = (
+    "PRAGMA create_fts_index('emails', 'file_id', 'subject', 'from_name', 'from_address', 'body_text', "
+    "overwrite = 1)"
+)
+SEARCH = """
+    SELECT file_id, score, subject, from_address, received_at FROM (
+        SELECT *, fts_main_emails.match_bm25(file_id, ?) AS score FROM emails
+        WHERE removed_at IS NULL AND NOT file_contents_deleted)
+    WHERE score IS NOT NULL ORDER BY score DESC, file_id LIMIT ?
+"""
+
+# -- listing files (/user_files_v2) ----------------------------------------------------------------------
+
+FILE_COLUMNS = (
+    "file_id",
+    "kind",
+    "parent_file_id",
+    "message_id",
+    "attachment_id",
+    "name",
+    "content_type",
+    "external_url",
+    "sync_status",
+    "sync_error",
+    "file_size",
+    "request_id",
+    "data_source_id",
+    "folder_id",
+    "folder_path",
+    "received_at",
+    "source_created_at",
+    "created_at",
+    "updated_at",
+    "last_sync",
+    "removed",
+    "file_contents_deleted",
+)
+_ORDER_COLUMNS = {
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "name": "name",
+    "last_sync": "last_sync",
+    "file_size": "file_size",
+    "id": "file_id",
+}
+
+
+def file_filters(q: FileQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause for a file query: fixed fragments joined by AND, with the values bound."""
+    parts: list[str] = []
+    params: list[Any] = []
+
+    def among(column: str, values: Sequence[Any], in_list: str) -> None:
+        parts.append(f"{column} IN {in_list}")
+        params.append(to_json(list(values)))
+
+    if not q.include_removed:
+        parts.append("NOT removed")
+    for column, values, in_list in (
+        ("file_id", q.file_ids, IN_INTS),
+        ("message_id", q.message_ids, IN_STRINGS),
+        ("sync_status", q.sync_statuses, IN_STRINGS),
+        ("parent_file_id", q.parent_file_ids, IN_INTS),
+        ("kind", q.kinds, IN_STRINGS),
+        ("request_id", q.request_ids, IN_STRINGS),
+        ("external_url", q.external_urls, IN_STRINGS),
+        ("data_source_id", q.data_source_ids, IN_INTS),
+        ("folder_id", q.folder_ids, IN_STRINGS),
+    ):
+        if values is not None:
+            among(column, values, in_list)
+    if q.root_files_only:
+        parts.append("parent_file_id IS NULL")
+    if q.non_synced_only:
+        parts.append("sync_status <> 'READY'")
+    if q.name_contains is not None:
+        parts.append("contains(lower(coalesce(name, '')), lower(?))")
+        params.append(q.name_contains)
+    if q.sync_error_contains == "":
+        parts.append("coalesce(sync_error, '') = ''")
+    elif q.sync_error_contains is not None:
+        parts.append("contains(lower(coalesce(sync_error, '')), lower(?))")
+        params.append(q.sync_error_contains)
+    if q.received_after is not None:
+        parts.append("received_at >= ?")
+        params.append(q.received_after)
+    if q.received_before is not None:
+        parts.append("received_at < ?")
+        params.append(q.received_before)
+    if q.min_file_id:
+        parts.append("file_id >= ?")
+        params.append(q.min_file_id)
+    return " AND ".join(parts) or "true", params
+
+
+def list_files(q: FileQuery) -> tuple[str, str, list[Any]]:
+    """The page query (with the total as a window count) and the count-only query, and their parameters."""
+    where, params = file_filters(q)
+    direction = "DESC" if q.order_dir == "desc" else "ASC"
+    order = f"{_ORDER_COLUMNS[q.order_by]} {direction} NULLS LAST, file_id {direction}"
+    page = (
+        f"SELECT {', '.join(FILE_COLUMNS)}, count(*) OVER () AS total FROM files WHERE {where} "
+        f"ORDER BY {order} LIMIT ? OFFSET ?"
+    )
+    return page, f"SELECT count(*) FROM files WHERE {where}", params
