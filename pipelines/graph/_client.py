@@ -222,8 +222,9 @@ class Mailbox:
         }
 
     async def resolve_folder(self, reference: str, *, tree: FolderTree | None = None) -> FolderNode:
-        """Find a folder by well-known name (`sentitems`), display-name path (`Inbox/Receipts/2024`, with
-        `\\/` for a slash inside a name; the first name may be a well-known one) or id.
+        """Find a folder by well-known name (`sentitems`), id, or display-name path (`Inbox/Receipts/2024`,
+        with `\\/` for a slash inside a name; the first name may be a well-known one, which finds it in any
+        mailbox language: `inbox/Receipts`).
 
         FolderNotFoundError, with the closest paths, when nothing matches.
         """
@@ -233,51 +234,54 @@ class Mailbox:
                 "empty folder reference: give a well-known name, a path or an id", reference=""
             )
         tree = tree or await self.folder_tree()
-        parts = split_path(reference)
-        if len(parts) == 1 and parts[0].lower() in WELL_KNOWN_NAMES:
-            name = parts[0].lower()
-            node = tree.well_known(name)
+        if reference.lower() in WELL_KNOWN_NAMES:
+            return await self._well_known_node(reference.lower(), tree)
+        node = tree.get(reference)
+        if node is not None:
+            return node
+        try:
+            parts = split_path(reference)
+        except FolderNotFoundError:
+            parts = None  # not a path; it may still be an id Graph knows
+        if parts is not None:
+            node = tree.find(parts)
+            if node is None and len(parts) > 1 and parts[0].lower() in WELL_KNOWN_NAMES:
+                top = await self._well_known_node(parts[0].lower(), tree)
+                node = tree.find((*top.parts, *parts[1:]))
             if node is not None:
                 return node
+        if _looks_like_id(reference):
             try:
-                folder = await self.get_folder(name)
-            except NotFoundError:
-                raise FolderNotFoundError(
-                    f"this mailbox has no {name!r} folder",
-                    reference=reference,
-                    suggestions=tree.suggestions(name),
-                ) from None
-            found = tree.get(folder.id)
-            return FolderNode(
-                folder=folder,
-                parts=found.parts if found else (folder.display_name or name,),
-                well_known_name=name,
-            )
-        node = tree.find(parts)
-        if node is None and parts[0].lower() in WELL_KNOWN_NAMES:
-            top = tree.well_known(parts[0]) or tree.get((await self.get_folder(parts[0].lower())).id)
-            if top is not None:
-                node = tree.find((*top.parts, *parts[1:]))
-        if node is None and len(parts) == 1:
-            node = tree.get(reference)
-            if node is None and _looks_like_id(reference):
-                try:
-                    folder = await self.get_folder(reference)
-                except (NotFoundError, BadRequestError):
-                    folder = None
-                if folder is not None:
-                    node = tree.get(folder.id) or FolderNode(
-                        folder=folder, parts=(folder.display_name or folder.id,)
-                    )
-        if node is None:
-            suggestions = tree.suggestions(reference)
-            hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+                folder = await self.get_folder(reference)
+            except (NotFoundError, BadRequestError):
+                folder = None
+            if folder is not None:
+                return tree.get(folder.id) or FolderNode(
+                    folder=folder, parts=(folder.display_name or folder.id,)
+                )
+        if parts is None:
+            split_path(reference)  # raises the error that says what is wrong with the path
+        suggestions = tree.suggestions(reference)
+        hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        raise FolderNotFoundError(
+            f"no folder {reference!r} in {self.path} (by well-known name, display-name path or id){hint}",
+            reference=reference,
+            suggestions=suggestions,
+        )
+
+    async def _well_known_node(self, name: str, tree: FolderTree) -> FolderNode:
+        node = tree.well_known(name)
+        if node is not None:
+            return node
+        try:
+            folder = await self.get_folder(name)
+        except NotFoundError:
             raise FolderNotFoundError(
-                f"no folder {reference!r} in {self.path} (by well-known name, display-name path or id){hint}",
-                reference=reference,
-                suggestions=suggestions,
-            )
-        return node
+                f"{self.path} has no {name!r} folder", reference=name, suggestions=tree.suggestions(name)
+            ) from None
+        found = tree.get(folder.id)
+        parts = found.parts if found else (folder.display_name or name,)
+        return FolderNode(folder=folder, parts=parts, well_known_name=name)
 
     async def categories(self) -> list[Category]:
         """The mailbox's category list (Outlook's master categories)."""
