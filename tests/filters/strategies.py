@@ -148,3 +148,34 @@ def graph_messages(draw: st.DrawFn) -> dict:
         "flag": {"flagStatus": draw(st.sampled_from(["notFlagged", "flagged", "complete"]))},
         "hasAttachments": draw(st.booleans()),
     }
+
+
+def _case_variant(draw: st.DrawFn, value: str) -> str:
+    return draw(st.sampled_from([value, value.upper(), value.lower(), value.swapcase()]))
+
+
+@st.composite
+def message_and_filter(draw: st.DrawFn) -> tuple[dict, filters.Filter]:
+    """A message and a conjunction built from its own values, so that most terms (and often all) hold."""
+    message = draw(graph_messages())
+    received = datetime.fromisoformat(message["receivedDateTime"]).date()
+    near = st.integers(-1, 1).map(lambda d: received + timedelta(days=d))
+    likely: list[st.SearchStrategy] = [
+        near.map(After),
+        near.map(Before),
+        st.just(IsRead() if message["isRead"] else IsUnread()),
+        st.just(Not(IsUnread()) if message["isRead"] else Not(IsRead())),
+        st.just(HasAttachment() if message["hasAttachments"] else Not(HasAttachment())),
+        st.just(Importance(message["importance"])),
+    ]
+    if message["flag"]["flagStatus"] == "flagged":
+        likely.append(st.just(IsFlagged()))
+    names = [c for c in message["categories"] if c]
+    if names:
+        likely.append(st.sampled_from(names).map(lambda c: Category(_case_variant(draw, c))))
+    sender = (message["from"] or {}).get("emailAddress", {}).get("address")
+    if sender:
+        likely.append(st.just(From(_case_variant(draw, sender))))
+    terms = draw(st.lists(st.one_of(*likely), min_size=1, max_size=5))
+    terms += draw(st.lists(leaves, max_size=1))
+    return message, (terms[0] if len(terms) == 1 else And(tuple(terms)))
