@@ -2,7 +2,8 @@
 
 import typer
 
-from pipelines.cli import connect
+from pipelines.cli import connect, demo
+from pipelines.cli import filter as filter_cli
 
 app = typer.Typer(
     name="mailroom",
@@ -28,6 +29,8 @@ def version() -> None:
 
 
 app.add_typer(connect.app)
+app.add_typer(filter_cli.app)
+app.add_typer(demo.app)
 
 
 def main() -> None:
