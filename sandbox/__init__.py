@@ -1,1 +1,51 @@
-"""A local Microsoft 365 for mail: Graph endpoints, sign-in endpoints, faults. Imports nothing of Mailroom."""
+"""A local Microsoft 365 for mail: Graph endpoints, sign-in endpoints, faults. Imports nothing of Mailroom.
+
+Serve it with ``python -m sandbox`` / ``mailroom sandbox``, or from Python:
+
+- ``SandboxProcess(**options)``: a context manager that runs it as a subprocess and yields
+  ``SandboxInfo`` (``graph_url``, ``authority``, ``tenant_id``, ``client_id``, ``client_secret``,
+  ``ca_cert``, ``admin_url``, ``mailboxes``, ``pid``, ...).
+- ``create_app(options)``: the ASGI app for in-process use (``httpx.ASGITransport``); ``app.sandbox`` is its
+  live state.
+- ``AdminClient``: the admin API (reset, add/update/move/delete messages, tokens, faults, log, ground truth).
+- ``compile_filter`` / ``filter_matches``: the sandbox's own evaluation of Graph ``$filter`` over message
+  dicts; ``compile_search`` the same for ``$search`` (KQL).
+"""
+
+from sandbox._app import Sandbox, SandboxApp, create_app
+from sandbox._client import AdminClient, ssl_context
+from sandbox._errors import (
+    AdminError,
+    GraphFault,
+    MailImportError,
+    ODataError,
+    SandboxError,
+    SandboxStartError,
+)
+from sandbox._faults import FaultRule, FaultSettings
+from sandbox._odata import compile_filter, filter_matches
+from sandbox._options import SandboxInfo, SandboxOptions
+from sandbox._process import SandboxProcess
+from sandbox._search import compile_search
+
+__all__ = [
+    "AdminClient",
+    "AdminError",
+    "FaultRule",
+    "FaultSettings",
+    "GraphFault",
+    "MailImportError",
+    "ODataError",
+    "Sandbox",
+    "SandboxApp",
+    "SandboxError",
+    "SandboxInfo",
+    "SandboxOptions",
+    "SandboxProcess",
+    "SandboxStartError",
+    "compile_filter",
+    "compile_search",
+    "create_app",
+    "filter_matches",
+    "ssl_context",
+]

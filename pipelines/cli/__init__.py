@@ -4,6 +4,7 @@ import typer
 
 from pipelines.cli import connect, demo
 from pipelines.cli import filter as filter_cli
+from pipelines.cli import sandbox as sandbox_cli
 
 app = typer.Typer(
     name="mailroom",
@@ -31,6 +32,7 @@ def version() -> None:
 app.add_typer(connect.app)
 app.add_typer(filter_cli.app)
 app.add_typer(demo.app)
+app.add_typer(sandbox_cli.app, name="sandbox")
 
 
 def main() -> None:
