@@ -112,17 +112,13 @@ def parse_text(text: str) -> Filter:
         )
     if not text.strip():
         return MatchAll()
+    # `from None`: a caller sees our error alone, never a Lark traceback chained beneath it.
     try:
         return _parser().parse(text)
     except FilterError as error:
-        return _reraise(error.located(text=text))
+        raise error.located(text=text) from None
     except UnexpectedInput as error:
-        return _reraise(_syntax_error(text, error))
-
-
-def _reraise(error: FilterError) -> Filter:
-    # One place that drops Lark's context, so a caller never sees a Lark traceback chained beneath ours.
-    raise error from None
+        raise _syntax_error(text, error) from None
 
 
 def _syntax_error(text: str, error: UnexpectedInput) -> FilterSyntaxError:
@@ -183,7 +179,8 @@ def _quote_error(text: str, pos: int) -> FilterSyntaxError:
 
 
 def _expected(names: set[str]) -> str:
-    said = sorted({_SAID.get(name, name) for name in names}, key=lambda s: (len(s) < 4, s))
+    said = [words for name, words in _SAID.items() if name in names]
+    said += sorted(name for name in names if name not in _SAID)
     return ", ".join(said[:-1]) + " or " + said[-1] if len(said) > 1 else said[0]
 
 
