@@ -214,7 +214,8 @@ def _parse(text: str) -> Tree:
         return _GRAMMAR.parse(text)
     except UnexpectedInput as exc:
         position = getattr(exc, "pos_in_stream", None)
-        if isinstance(exc, UnexpectedEOF) or position is None:
+        at_end = isinstance(exc, UnexpectedEOF) or getattr(getattr(exc, "token", None), "type", "") == "$END"
+        if at_end or position is None:
             position = len(text)
         names = getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ()
         expected = sorted({_TERMINALS.get(name, name.lower()) for name in names if not name.startswith("__")})

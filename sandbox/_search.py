@@ -108,7 +108,7 @@ class _Parser:
         word = self.peek()
         if word is None:
             raise ODataError("Syntax error: the $search value ends where a term was expected.")
-        at = self.words[self.index][1]
+        at = self.tokens[self.index][1]
         self.index += 1
         if word == "NOT":
             inner = self.unary()
