@@ -51,6 +51,7 @@ def test_the_curated_cases_are_there() -> None:
     inline_only = [
         m for m in mailbox.messages.values() if m.attachments and all(a.is_inline for a in m.attachments)
     ]
-    assert inline_only and not inline_only[0].has_attachments
+    assert inline_only
+    assert not inline_only[0].has_attachments
     german = build_mailbox(2, tenant.users["megan@contoso.test"], 1, 0)
     assert german.folders[german.well_known["inbox"]].name == "Posteingang"

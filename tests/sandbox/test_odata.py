@@ -81,7 +81,10 @@ def test_filter_errors_name_the_code_and_position(
 
 
 def test_filter_properties_in_order_of_appearance() -> None:
-    text = "receivedDateTime ge 2024-01-01 and from/emailAddress/address eq 'a@b.c' and receivedDateTime lt 2025-01-01"
+    text = (
+        "receivedDateTime ge 2024-01-01 and from/emailAddress/address eq 'a@b.c' "
+        "and receivedDateTime lt 2025-01-01"
+    )
     assert filter_properties(text) == ["receiveddatetime", "from/emailaddress/address"]
 
 
