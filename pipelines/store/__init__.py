@@ -3,6 +3,22 @@
 Everything callers may use is named here; the modules behind it are implementation details.
 """
 
+from pipelines.store._control_types import (
+    DEFAULT_AUTO_SYNC_MINUTES,
+    MIN_AUTO_SYNC_MINUTES,
+    ApiKey,
+    Connection,
+    Customer,
+    CustomerUpdate,
+    Delivery,
+    IssuedToken,
+    OAuthState,
+    Organization,
+    Request,
+    RequestKind,
+    RequestStatus,
+    Webhook,
+)
 from pipelines.store._duck import DEFAULT_LOCK_TIMEOUT
 from pipelines.store._errors import (
     ConflictError,
@@ -41,18 +57,32 @@ from pipelines.store._mail_types import (
     SyncState,
 )
 from pipelines.store._paths import customer_slug, mail_store_path
+from pipelines.store._secrets import KEY_VARIABLE, SecretBox
+from pipelines.store.control import DEFAULT_ORGANIZATION_ID, MAX_WEBHOOKS, ControlStore
 from pipelines.store.mail import DEFAULT_MAX_ATTACHMENT_BYTES, MailStore, delete_mail_store
+from pipelines.store.settings import StoreSettings
 
 __all__ = [
+    "DEFAULT_AUTO_SYNC_MINUTES",
     "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_MAX_ATTACHMENT_BYTES",
+    "DEFAULT_ORGANIZATION_ID",
+    "KEY_VARIABLE",
+    "MAX_WEBHOOKS",
+    "MIN_AUTO_SYNC_MINUTES",
     "READY",
     "Address",
+    "ApiKey",
     "AttachmentRecord",
     "AttachmentRow",
     "ConflictError",
+    "Connection",
+    "ControlStore",
     "Cursor",
+    "Customer",
+    "CustomerUpdate",
     "DeleteResult",
+    "Delivery",
     "EmailRecord",
     "EmailRow",
     "EmailSummary",
@@ -61,23 +91,32 @@ __all__ = [
     "FileRecord",
     "FolderRow",
     "InvalidCustomerId",
+    "IssuedToken",
     "KnownMessage",
     "MailStore",
     "NotFound",
+    "OAuthState",
+    "Organization",
     "Page",
     "PageResult",
+    "Request",
+    "RequestKind",
+    "RequestStatus",
     "ResyncResult",
     "RunRecord",
     "RunStart",
     "RunTotals",
     "SchemaError",
     "SearchHit",
+    "SecretBox",
     "SecretError",
     "StoreBusy",
     "StoreCounts",
     "StoreError",
     "StoreNotFound",
+    "StoreSettings",
     "SyncState",
+    "Webhook",
     "content_hash",
     "customer_slug",
     "delete_mail_store",
