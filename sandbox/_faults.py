@@ -226,8 +226,12 @@ class Faults:
         entry.retry_after, entry.fault = seconds, fault
         return GraphFault(429, code, message, {"Retry-After": str(seconds)})
 
-    def admit(self, entry: LogEntry, method: str, url: str, mailbox: str) -> Admission:
-        """Decide the fate of a Graph request to ``mailbox``: raise a ``GraphFault`` or let it through."""
+    def admit(self, entry: LogEntry, method: str, path: str, query: str, mailbox: str) -> Admission:
+        """Decide the fate of a Graph request to ``mailbox``: raise a ``GraphFault`` or let it through.
+
+        Rules match the path; the Retry-After memory keys on the whole URL (a retry is the same request).
+        """
+        url = f"{path}?{query}" if query else path
         s = self.settings
         counters = self.counters_for(mailbox)
         counters.requests += 1
@@ -277,7 +281,7 @@ class Faults:
         window.append(now)
         admission = Admission()
         for index, rule in enumerate(s.rules):
-            if not self._rule_matches(index, rule, method, url, mailbox):
+            if not self._rule_matches(index, rule, method, path, mailbox):
                 continue
             self._rule_hits[index] += 1
             hit = self._rule_hits[index]
@@ -311,12 +315,12 @@ class Faults:
             admission.latency += self.rng.uniform(low, high) / 1000
         return admission
 
-    def _rule_matches(self, index: int, rule: FaultRule, method: str, url: str, mailbox: str | None) -> bool:
+    def _rule_matches(self, index: int, rule: FaultRule, method: str, path: str, mailbox: str | None) -> bool:
         if rule.method and rule.method.upper() != method:
             return False
         if rule.mailbox and (mailbox or "").lower() != rule.mailbox.lower():
             return False
-        return bool(self._rule_patterns[index].search(url))
+        return bool(self._rule_patterns[index].search(path))
 
     def _error(
         self,

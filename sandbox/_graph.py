@@ -58,7 +58,7 @@ SEARCH_CAP = 1000
 BATCH_LIMIT = 20
 READ = frozenset({"Mail.Read", "Mail.ReadWrite"})
 WRITE = frozenset({"Mail.ReadWrite"})
-USER_READ = frozenset({"User.Read", "User.Read.All", "User.ReadBasic.All", "Mail.Read", "Mail.ReadWrite"})
+USER_READ = frozenset({"User.Read", "User.Read.All", "User.ReadBasic.All", "Directory.Read.All"})
 _LINK_SAFE = "$,()/:='"
 _SEGMENT = re.compile(r"^([^(]+)\('?(.*?)'?\)$")
 
@@ -235,8 +235,7 @@ class GraphService:
                     client_request_id,
                     req.batch,
                 )
-                url = req.path + ("?" + req.query if req.query else "")
-                admission = self.faults.admit(entry, req.method, url, mailbox_key)
+                admission = self.faults.admit(entry, req.method, req.path, req.query, mailbox_key)
                 counters = self.faults.counters_for(mailbox_key)
                 counters.in_flight += 1
                 try:

@@ -1,0 +1,110 @@
+"""Faults over HTTPS: concurrency and budget throttling, Retry-After violations, rules, profiles, drops, 504s."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from sandbox import AdminClient, SandboxInfo, ssl_context
+from tests.sandbox.conftest import ADELE, graph_client
+
+INBOX = f"/users/{ADELE}/mailFolders/inbox"
+
+
+def test_more_than_four_in_flight_is_throttled(
+    fresh_sandbox: SandboxInfo, sandbox_admin: AdminClient
+) -> None:
+    sandbox_admin.set_faults(latency_ms=(300, 300))
+    token = sandbox_admin.mint_token()
+
+    def one(i: int) -> httpx.Response:
+        with graph_client(fresh_sandbox, token) as graph:
+            return graph.get(INBOX, params={"n": i})
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = sorted(r.status_code for r in pool.map(one, range(6)))
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    counters = sandbox_admin.counters(ADELE)
+    assert counters["max_in_flight"] == 5
+    assert counters["throttled"] == 2
+    assert counters["violations"] == 0
+
+
+def test_retrying_before_retry_after_is_a_violation(graph: httpx.Client, sandbox_admin: AdminClient) -> None:
+    sandbox_admin.add_rule(path=r"/mailFolders/inbox$", status=429, retry_after=1)
+    first = graph.get(INBOX)
+    assert first.status_code == 429
+    assert first.headers["Retry-After"] == "1"
+    too_soon = graph.get(INBOX)
+    assert too_soon.status_code == 429
+    assert "Retry-After" in too_soon.headers
+    time.sleep(1.2)
+    assert graph.get(INBOX).status_code == 200
+    counters = sandbox_admin.counters(ADELE)
+    assert counters["violations"] == 1
+    log = sandbox_admin.log(mailbox=ADELE)
+    assert [(e["status"], e["violation"]) for e in log] == [(429, False), (429, True), (200, False)]
+
+
+def test_request_budget_per_window(graph: httpx.Client, sandbox_admin: AdminClient) -> None:
+    sandbox_admin.set_faults(window_requests=3, window_seconds=600)
+    assert [graph.get(INBOX, params={"i": i}).status_code for i in range(3)] == [200, 200, 200]
+    over = graph.get(INBOX, params={"i": 3})
+    assert over.status_code == 429
+    assert int(over.headers["Retry-After"]) > 500
+    assert "MailboxRequests" in over.json()["error"]["message"]
+    assert graph.get("/users/alex@contoso.test/mailFolders/inbox").status_code == 200
+
+
+def test_rule_fails_the_nth_request_and_is_logged(graph: httpx.Client, sandbox_admin: AdminClient) -> None:
+    sandbox_admin.add_rule(path=r"/messages$", nth=2, times=2, status=503, retry_after=3)
+    url = f"{INBOX}/messages"
+    statuses = [graph.get(url, params={"$top": 1, "i": i}).status_code for i in range(5)]
+    assert statuses == [200, 503, 503, 200, 200]
+    failed = [e for e in sandbox_admin.log(mailbox=ADELE) if e["status"] == 503]
+    assert [(e["fault"], e["retry_after"], e["code"]) for e in failed] == [
+        ("rule", 3, "serviceNotAvailable")
+    ] * 2
+    assert graph.get(f"{INBOX}").status_code == 200
+
+
+def test_a_dropped_connection_breaks_the_response(graph: httpx.Client, sandbox_admin: AdminClient) -> None:
+    sandbox_admin.add_rule(path=r"/mailFolders/inbox$", action="drop")
+    with pytest.raises(httpx.TransportError):
+        graph.get(INBOX)
+    assert graph.get(INBOX).status_code == 200
+
+
+def test_big_pages_time_out(graph: httpx.Client, sandbox_admin: AdminClient) -> None:
+    sandbox_admin.set_faults(max_page_bytes=60_000)
+    url = f"{INBOX}/messages"
+    assert graph.get(url, params={"$top": 100}).status_code == 504
+    assert graph.get(url, params={"$top": 100, "$select": "subject"}).status_code == 200
+
+
+def test_profiles_are_reproducible(fresh_sandbox: SandboxInfo, sandbox_admin: AdminClient) -> None:
+    def statuses() -> list[int]:
+        sandbox_admin.reset(profile="hostile")
+        sandbox_admin.set_faults(latency_ms=(0, 0), drop_rate=0.0, error_rate=0.25, retry_after=0)
+        with graph_client(fresh_sandbox, sandbox_admin.mint_token()) as graph:
+            return [graph.get(INBOX, params={"i": i}).status_code for i in range(80)]
+
+    first, second = statuses(), statuses()
+    assert first == second
+    failures = [s for s in first if s != 200]
+    assert 5 <= len(failures) <= 40
+    assert set(failures) <= {429, 500, 502, 503, 504}
+
+
+def test_sign_in_paths_obey_rules(fresh_sandbox: SandboxInfo, sandbox_admin: AdminClient) -> None:
+    sandbox_admin.add_rule(path=r"/oauth2/v2.0/token$", status=503, retry_after=1)
+    with httpx.Client(verify=ssl_context(fresh_sandbox.ca_cert), trust_env=False) as http:
+        refused = http.post(fresh_sandbox.token_url, data={"grant_type": "client_credentials"})
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "1"
+        second = http.post(fresh_sandbox.token_url, data={"grant_type": "client_credentials"})
+        assert second.status_code == 400
+        assert second.json()["error"] == "invalid_request"
+    log = sandbox_admin.log()
+    assert [e["status"] for e in log if e["path"].endswith("/token")] == [503, 400]
