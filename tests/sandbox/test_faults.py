@@ -1,4 +1,4 @@
-"""Faults over HTTPS: concurrency and budget throttling, Retry-After violations, rules, profiles, drops, 504s."""
+"""Faults over HTTPS: throttling (concurrency, budget, early retries), rules, profiles, drops, 504s."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor

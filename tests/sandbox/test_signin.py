@@ -43,7 +43,7 @@ def confidential(
 def sign_in(
     info: SandboxInfo, app: msal.ClientApplication, **extra: Any
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Start the auth-code flow and follow /authorize like a browser would; returns (flow, callback params)."""
+    """Start the auth-code flow and follow /authorize as a browser would; returns (flow, callback query)."""
     flow = app.initiate_auth_code_flow(["Mail.Read", "User.Read"], redirect_uri=REDIRECT, **extra)
     with httpx.Client(verify=ssl_context(info.ca_cert), trust_env=False) as browser:
         response = browser.get(flow["auth_uri"])
