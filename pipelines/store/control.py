@@ -842,12 +842,13 @@ class ControlStore:
         return OAuthState(row["customer_pk"], flow, orjson.loads(row["payload"]), _time(row["created_at"]))  # type: ignore[arg-type]
 
     def prune(self, *, older_than: timedelta = timedelta(days=30)) -> int:
-        """Drop expired OAuth states and tokens, and settled deliveries older than `older_than`."""
+        """Drop used or expired OAuth states, expired tokens, and settled deliveries over `older_than`."""
         now = self._now()
         cutoff = _iso(now - older_than)
         with self._write() as con:
             gone = con.execute(
-                "DELETE FROM oauth_states WHERE expires_at < ? RETURNING 1", (_iso(now),)
+                "DELETE FROM oauth_states WHERE expires_at < ? OR consumed_at IS NOT NULL RETURNING 1",
+                (_iso(now),),
             ).fetchall()
             gone += con.execute(
                 "DELETE FROM access_tokens WHERE refresh_expires_at < ? RETURNING 1", (_iso(now),)

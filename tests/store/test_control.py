@@ -1,0 +1,378 @@
+"""The control store: customers and settings, connections, requests, webhooks, keys, tokens, OAuth states."""
+
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import ValidationError
+
+from pipelines.store import (
+    ConflictError,
+    ControlStore,
+    CustomerUpdate,
+    NotFound,
+    SchemaError,
+    SecretError,
+    StoreSettings,
+)
+
+KEY = Fernet.generate_key().decode()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def control(tmp_path: Path, clock: Clock) -> ControlStore:
+    return ControlStore(tmp_path / "control.sqlite3", secret_key=KEY, clock=clock)
+
+
+def raw(control: ControlStore) -> sqlite3.Connection:
+    return sqlite3.connect(control.path)
+
+
+def test_the_file_is_wal_and_versioned(control: ControlStore) -> None:
+    assert control.organization().name == "default"
+    with raw(control) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+    again = ControlStore(control.path, secret_key=KEY)
+    assert again.organization().id == 1, "opening a migrated file applies nothing twice"
+
+
+def test_a_newer_file_is_refused(control: ControlStore) -> None:
+    control.organization()
+    with raw(control) as con:
+        con.execute("INSERT INTO schema_version VALUES (42, 'x')")
+    with pytest.raises(SchemaError, match="newer than this Mailroom"):
+        ControlStore(control.path).organization()
+
+
+def test_update_users_creates_then_changes_only_given_fields(control: ControlStore, clock: Clock) -> None:
+    created = control.update_customers(["team@carbon.ai", "acme", "acme"])
+    assert [c.customer_id for c in created] == ["team@carbon.ai", "acme"]
+    assert created[0].auto_sync_sources == []
+    assert not created[0].outlook_auto_sync
+    assert created[0].interval_minutes == 24 * 60
+    clock.advance(minutes=1)
+    control.update_customers(
+        ["acme"], CustomerUpdate(auto_sync_sources=["OUTLOOK"], auto_sync_interval_minutes=180, max_files=500)
+    )
+    control.update_customers(["acme"], CustomerUpdate(max_characters=10_000))
+    acme = control.customer("acme")
+    assert acme is not None
+    assert (acme.auto_sync_sources, acme.interval_minutes, acme.max_files) == (["OUTLOOK"], 180, 500)
+    assert acme.max_characters == 10_000
+    assert acme.outlook_auto_sync
+    assert acme.updated_at > acme.created_at
+    control.update_customers(
+        ["acme"], CustomerUpdate(auto_sync_sources="ALL", auto_sync_interval_minutes=None)
+    )
+    acme = control.customer("acme")
+    assert acme is not None
+    assert acme.auto_sync_sources == "ALL"
+    assert acme.interval_minutes == 24 * 60
+    assert control.customer("nobody") is None
+
+
+def test_settings_are_validated() -> None:
+    with pytest.raises(ValidationError, match="auto_sync_interval_minutes"):
+        CustomerUpdate(auto_sync_interval_minutes=4)
+    with pytest.raises(ValidationError, match="max_files"):
+        CustomerUpdate(max_files=-2)
+    with pytest.raises(ValidationError, match="extra"):
+        CustomerUpdate(colour="blue")  # type: ignore[call-arg]
+
+
+def test_listing_orders_filters_and_counts(control: ControlStore, clock: Clock) -> None:
+    for name in ("a", "b", "c", "d"):
+        control.update_customers([name])
+        clock.advance(seconds=1)
+    page, total = control.list_customers(limit=2)
+    assert [c.customer_id for c in page] == ["d", "c"]
+    assert total == 4
+    page, total = control.list_customers(descending=False, limit=2, offset=2)
+    assert [c.customer_id for c in page] == ["c", "d"]
+    assert total == 4
+    page, total = control.list_customers(customer_ids=["a", "c", "zz"], descending=False)
+    assert [c.customer_id for c in page] == ["a", "c"]
+    assert total == 2
+    b = control.customer("b")
+    assert b is not None
+    page, _ = control.list_customers(pks=[b.id])
+    assert [c.customer_id for c in page] == ["b"]
+    assert control.list_customers(offset=10) == ([], 4)
+    other = control.create_organization("other")
+    assert control.list_customers(organization_id=other.id) == ([], 0)
+    with pytest.raises(ConflictError, match="exists already"):
+        control.create_organization("other")
+
+
+def test_deleted_customers_disappear_and_come_back_on_update(control: ControlStore) -> None:
+    control.update_customers(["gone", "kept"])
+    assert len(control.mark_customers_deleted(["gone", "never-existed"])) == 1
+    assert control.customer("gone") is None
+    assert control.customer("gone", include_deleted=True) is not None
+    assert [c.customer_id for c in control.list_customers()[0]] == ["kept"]
+    control.update_customers(["gone"])
+    assert control.customer("gone") is not None
+
+
+def test_connections_keep_sealed_caches_and_walls(control: ControlStore, clock: Clock) -> None:
+    alice, bob = control.update_customers(["alice", "bob"])
+    first = control.save_connection(
+        alice.id, "alice@contoso.com", auth_kind="delegated", token_cache=b"sealed-1"
+    )
+    assert "sealed" not in repr(first)
+    assert control.token_cache(first.id) == b"sealed-1"
+    control.save_token_cache(first.id, b"sealed-2")
+    again = control.save_connection(alice.id, "alice@contoso.com", auth_kind="delegated", tags={"team": "x"})
+    assert again.id == first.id
+    assert again.tags == {"team": "x"}
+    assert control.token_cache(first.id) == b"sealed-2", "reconnecting without a new cache keeps the old one"
+    assert control.connection(first.id, customer_pk=bob.id) is None
+    clock.advance(hours=1)
+    control.record_connection_sync(first.id, status="READY", synced=True)
+    got = control.connection(first.id)
+    assert got is not None
+    assert got.last_synced_at == clock.now
+    assert got.sync_status == "READY"
+    assert not control.revoke_connection(first.id, customer_pk=bob.id)
+    assert control.revoke_connection(first.id, customer_pk=alice.id)
+    assert control.token_cache(first.id) is None
+    assert control.connections(alice.id, include_revoked=False) == []
+    with pytest.raises(NotFound):
+        control.token_cache(999)
+
+
+def test_auto_sync_lists_enabled_customers_with_their_last_sync(control: ControlStore, clock: Clock) -> None:
+    on, off, all_sources = control.update_customers(["on", "off", "all"])
+    control.update_customers(
+        ["on"], CustomerUpdate(auto_sync_sources=["OUTLOOK"], auto_sync_interval_minutes=360)
+    )
+    control.update_customers(["all"], CustomerUpdate(auto_sync_sources="ALL"))
+    control.update_customers(["off"], CustomerUpdate(auto_sync_sources=["GMAIL"]))
+    link = control.save_connection(on.id, "on@contoso.com", auth_kind="app")
+    control.record_connection_sync(link.id, status="READY", synced=True)
+    due = {c.customer_id: (c.interval_minutes, last) for c, last in control.auto_sync_customers()}
+    assert due == {"on": (360, clock.now), "all": (24 * 60, None)}
+    assert off.id not in {c.id for c, _ in control.auto_sync_customers()}
+    assert all_sources.id in {c.id for c, _ in control.auto_sync_customers()}
+
+
+def test_requests_are_claimed_once_and_reoffered_after_a_lease(control: ControlStore, clock: Clock) -> None:
+    first = control.record_request("sync", "acme", {"folder": "Inbox", "filters": {}})
+    second = control.record_request("delete_files", "acme", {"file_ids": [3]})
+    assert first.run_key == f"req-{first.id}"
+    assert first.status == "queued"
+    claimed = control.claim_requests()
+    assert [r.id for r in claimed] == [first.id, second.id]
+    assert {r.status for r in claimed} == {"submitted"}
+    assert control.claim_requests() == [], "claimed requests are not handed out twice"
+    control.mark_request_running(first.id, "dagster-run-1")
+    clock.advance(minutes=6)
+    assert [r.id for r in control.claim_requests()] == [second.id], "only the one whose run never started"
+    control.finish_request(first.id)
+    control.finish_request(second.id, error="file ids must be integers")
+    done, failed = control.request(first.id), control.request(second.id)
+    assert done is not None
+    assert (done.status, done.run_id) == ("succeeded", "dagster-run-1")
+    assert failed is not None
+    assert (failed.status, failed.reason) == ("failed", "file ids must be integers")
+    assert [r.id for r in control.requests(customer_id="acme")] == [second.id, first.id]
+    with pytest.raises(NotFound):
+        control.finish_request(999)
+    with pytest.raises(sqlite3.IntegrityError), raw(control) as con:  # the schema checks the kind too
+        con.execute(
+            "INSERT INTO requests (organization_id, customer_id, kind, payload, status, created_at, updated_at)"
+            " VALUES (1, 'x', 'nonsense', '{}', 'queued', '', '')"
+        )
+
+
+def test_two_sensors_never_claim_the_same_request(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    ControlStore(path).organization()
+    for n in range(200):
+        ControlStore(path).record_request("sync", f"c{n}", {})
+    claimed: list[int] = []
+
+    def sensor() -> None:
+        store = ControlStore(path)
+        while batch := store.claim_requests(limit=7):
+            claimed.extend(r.id for r in batch)
+
+    threads = [threading.Thread(target=sensor) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(claimed) == list(range(1, 201))
+
+
+def test_webhooks_at_most_three_with_recoverable_encrypted_keys(control: ControlStore) -> None:
+    created = [control.add_webhook(f"https://hooks.example.com/{n}") for n in range(3)]
+    hook, key = created[0]
+    assert len(key) == 32
+    assert int(key, 16) >= 0
+    assert control.webhook_signing_key(hook.id) == key
+    with raw(control) as con:
+        stored = con.execute("SELECT signing_key FROM webhooks WHERE id = ?", (hook.id,)).fetchone()[0]
+    assert key.encode() not in stored, "the signing key must not rest in the clear"
+    with pytest.raises(ConflictError, match="at most 3"):
+        control.add_webhook("https://hooks.example.com/4")
+    other = control.create_organization("other")
+    control.add_webhook("https://other.example.com", organization_id=other.id)
+    assert not control.delete_webhook(hook.id, organization_id=other.id)
+    assert control.delete_webhook(hook.id)
+    assert [w.url for w in control.webhooks()] == [
+        "https://hooks.example.com/1",
+        "https://hooks.example.com/2",
+    ]
+    control.add_webhook("https://hooks.example.com/5")
+    with pytest.raises(SecretError, match="cannot be decrypted"):
+        ControlStore(control.path, secret_key=Fernet.generate_key()).webhook_signing_key(created[1][0].id)
+
+
+def test_keys_rotate_without_losing_old_secrets(control: ControlStore) -> None:
+    hook, key = control.add_webhook("https://hooks.example.com/a")
+    rotated = ControlStore(control.path, secret_key=f"{Fernet.generate_key().decode()},{KEY}")
+    assert rotated.webhook_signing_key(hook.id) == key
+
+
+def test_a_missing_or_bad_secret_key_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MAILROOM_SECRET_KEY", raising=False)
+    with pytest.raises(SecretError, match="MAILROOM_SECRET_KEY is not set"):
+        ControlStore(tmp_path / "c.sqlite3").add_webhook("https://x.example.com")
+    with pytest.raises(SecretError, match="not a valid Fernet key") as error:
+        ControlStore(tmp_path / "c.sqlite3", secret_key="hunter2").add_webhook("https://x.example.com")
+    assert "hunter2" not in str(error.value)
+
+
+def test_deliveries_flow_through_the_outbox(control: ControlStore, clock: Clock) -> None:
+    (one, _), (two, _) = (
+        control.add_webhook("https://a.example.com"),
+        control.add_webhook("https://b.example.com"),
+    )
+    ids = control.enqueue_deliveries("FILES_CREATED", '{"payload": "{}"}', customer_id="acme")
+    assert len(ids) == 2
+    due = control.claim_due_deliveries()
+    assert [(d.url, d.event_type, d.attempts) for d in due] == [
+        ("https://a.example.com", "FILES_CREATED", 0),
+        ("https://b.example.com", "FILES_CREATED", 0),
+    ]
+    assert control.claim_due_deliveries() == [], "a claimed delivery is leased"
+    ok = control.record_delivery_attempt(due[0].id, delivered=True, status_code=200)
+    assert ok.status == "delivered"
+    assert ok.delivered_at == clock.now
+    retry = control.record_delivery_attempt(
+        due[1].id, delivered=False, status_code=503, retry_in=timedelta(seconds=30)
+    )
+    assert (retry.status, retry.attempts, retry.last_status_code) == ("pending", 1, 503)
+    clock.advance(seconds=29)
+    assert control.claim_due_deliveries() == []
+    clock.advance(seconds=2)
+    (again,) = control.claim_due_deliveries()
+    failed = control.record_delivery_attempt(again.id, delivered=False, error="connection refused")
+    assert (failed.status, failed.attempts, failed.last_error) == ("failed", 2, "connection refused")
+    assert [d.status for d in control.deliveries()] == ["failed", "delivered"]
+    assert [d.id for d in control.deliveries(webhook_id=two.id)] == [failed.id]
+    assert one.id != two.id
+
+
+def test_api_keys_are_stored_as_hashes(control: ControlStore, clock: Clock) -> None:
+    key, plain = control.create_api_key("ci")
+    assert plain.startswith("mr_")
+    assert len(plain) > 40
+    assert key.prefix == plain[:10]
+    with raw(control) as con:
+        dump = "\n".join(con.iterdump())
+    assert plain not in dump
+    found = control.authenticate_api_key(plain)
+    assert found is not None
+    assert found.id == key.id
+    assert control.api_keys()[0].last_used_at == clock.now
+    assert control.authenticate_api_key(plain + "x") is None
+    assert control.revoke_api_key(key.id)
+    assert not control.revoke_api_key(key.id)
+    assert control.authenticate_api_key(plain) is None
+
+
+def test_access_tokens_expire_and_revoke(control: ControlStore, clock: Clock) -> None:
+    (acme,) = control.update_customers(["acme"])
+    issued = control.issue_access_token(acme.id, ttl=timedelta(minutes=10))
+    assert issued.access_token not in repr(issued)
+    who = control.authenticate_access_token(issued.access_token)
+    assert who is not None
+    assert who.customer_id == "acme"
+    assert control.authenticate_access_token(issued.refresh_token) is None
+    clock.advance(minutes=11)
+    assert control.authenticate_access_token(issued.access_token) is None
+    fresh = control.issue_access_token(acme.id)
+    assert control.revoke_access_tokens(acme.id) == 2
+    assert control.authenticate_access_token(fresh.access_token) is None
+    with pytest.raises(NotFound):
+        control.issue_access_token(999)
+
+
+def test_oauth_states_are_single_use_encrypted_and_expire(control: ControlStore, clock: Clock) -> None:
+    (acme,) = control.update_customers(["acme"])
+    flow = {"state": "s-1", "code_verifier": "very-secret-verifier", "auth_uri": "https://login.example/x"}
+    control.save_oauth_state("s-1", acme.id, flow, payload={"data_source_tags": {"a": 1}})
+    with raw(control) as con:
+        assert "very-secret-verifier" not in "\n".join(con.iterdump())
+    state = control.consume_oauth_state("s-1")
+    assert state is not None
+    assert state.customer_pk == acme.id
+    assert state.flow == flow
+    assert state.payload == {"data_source_tags": {"a": 1}}
+    assert "very-secret" not in repr(state)
+    assert control.consume_oauth_state("s-1") is None
+    control.save_oauth_state("s-2", acme.id, flow, ttl=timedelta(minutes=5))
+    clock.advance(minutes=6)
+    assert control.consume_oauth_state("s-2") is None
+    assert control.consume_oauth_state("never") is None
+    assert control.prune() >= 2
+
+
+def test_purging_a_customer_removes_what_hangs_off_it(control: ControlStore) -> None:
+    (acme,) = control.update_customers(["acme"])
+    control.save_connection(acme.id, "a@contoso.com", auth_kind="delegated", token_cache=b"x")
+    control.issue_access_token(acme.id)
+    assert control.purge_customer(acme.id)
+    assert control.customer_by_pk(acme.id) is None
+    with raw(control) as con:
+        assert con.execute("SELECT count(*) FROM connections").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM access_tokens").fetchone()[0] == 0
+
+
+def test_settings_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILROOM_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("MAILROOM_SECRET_KEY", KEY)
+    settings = StoreSettings()
+    assert settings.control_path == tmp_path / "d" / "control.sqlite3"
+    assert settings.mail_store_path("acme").parent == tmp_path / "d" / "mail"
+    assert KEY not in repr(settings)
+    hook, key = settings.control_store().add_webhook("https://x.example.com")
+    assert settings.control_store().webhook_signing_key(hook.id) == key
+    reader = settings.mail_store("acme", read_only=True)
+    assert reader.read_only
+    assert not reader.exists()
+    assert not settings.delete_mail_store("acme")
