@@ -200,8 +200,8 @@ def test_requests_are_claimed_once_and_reoffered_after_a_lease(control: ControlS
         control.finish_request(999)
     with pytest.raises(sqlite3.IntegrityError), raw(control) as con:  # the schema checks the kind too
         con.execute(
-            "INSERT INTO requests (organization_id, customer_id, kind, payload, status, created_at, updated_at)"
-            " VALUES (1, 'x', 'nonsense', '{}', 'queued', '', '')"
+            "INSERT INTO requests (organization_id, customer_id, kind, payload, status, created_at, "
+            "updated_at) VALUES (1, 'x', 'nonsense', '{}', 'queued', '', '')"
         )
 
 
