@@ -12,22 +12,48 @@ Serve it with ``python -m sandbox`` / ``mailroom sandbox``, or from Python:
   dicts; ``compile_search`` the same for ``$search`` (KQL).
 """
 
-from sandbox._app import Sandbox, SandboxApp, create_app
-from sandbox._client import AdminClient, ssl_context
-from sandbox._errors import (
-    AdminError,
-    GraphFault,
-    MailImportError,
-    ODataError,
-    SandboxError,
-    SandboxStartError,
-)
-from sandbox._faults import FaultRule, FaultSettings
-from sandbox._odata import compile_filter, filter_matches
-from sandbox._options import SandboxInfo, SandboxOptions
-from sandbox._process import SandboxProcess
-from sandbox._search import compile_search
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from sandbox._app import Sandbox, SandboxApp, create_app
+    from sandbox._client import AdminClient, ssl_context
+    from sandbox._errors import (
+        AdminError,
+        GraphFault,
+        MailImportError,
+        ODataError,
+        SandboxError,
+        SandboxStartError,
+    )
+    from sandbox._faults import FaultRule, FaultSettings
+    from sandbox._odata import compile_filter, filter_matches
+    from sandbox._options import SandboxInfo, SandboxOptions
+    from sandbox._process import SandboxProcess
+    from sandbox._search import compile_search
+
+# Loaded on first use, so that `mailroom --help` (which imports the CLI module) stays fast.
+_EXPORTS = {
+    "Sandbox": "_app",
+    "SandboxApp": "_app",
+    "create_app": "_app",
+    "AdminClient": "_client",
+    "ssl_context": "_client",
+    "AdminError": "_errors",
+    "GraphFault": "_errors",
+    "MailImportError": "_errors",
+    "ODataError": "_errors",
+    "SandboxError": "_errors",
+    "SandboxStartError": "_errors",
+    "FaultRule": "_faults",
+    "FaultSettings": "_faults",
+    "compile_filter": "_odata",
+    "filter_matches": "_odata",
+    "SandboxInfo": "_options",
+    "SandboxOptions": "_options",
+    "SandboxProcess": "_process",
+    "compile_search": "_search",
+}
 __all__ = [
     "AdminClient",
     "AdminError",
@@ -49,3 +75,16 @@ __all__ = [
     "filter_matches",
     "ssl_context",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sandbox' has no attribute {name!r}")
+    value = getattr(import_module(f"sandbox.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
