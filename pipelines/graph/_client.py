@@ -58,6 +58,7 @@ from pipelines.graph._transport import (
     RETRYABLE_STATUSES,
     Clock,
     Gate,
+    PageSize,
     Stats,
     Transport,
     backoff,
@@ -160,8 +161,17 @@ class Mailbox:
     def __repr__(self) -> str:
         return f"Mailbox({self.path!r})"
 
-    async def _get(self, path_or_link: str, *, params: dict[str, str] | None = None, prefer=()) -> bytes:
-        return await self._transport.fetch(self._gate, "GET", path_or_link, params=params, prefer=prefer)
+    async def _get(
+        self,
+        path_or_link: str,
+        *,
+        params: dict[str, str] | None = None,
+        prefer: tuple[str, ...] = (),
+        page_size: PageSize | None = None,
+    ) -> bytes:
+        return await self._transport.fetch(
+            self._gate, "GET", path_or_link, params=params, prefer=prefer, page_size=page_size
+        )
 
     # Folders ---------------------------------------------------------------------------------------------
 
@@ -213,6 +223,7 @@ class Mailbox:
         return build_tree(folders, root_id=root_id, well_known=labels)
 
     async def _well_known_ids(self) -> dict[str, str]:
+        # A mailbox may lack some of them (no archive, no scheduled): those stay unlabelled.
         paths = {name: f"{self.path}/mailFolders/{name}?$select=id" for name in TREE_WELL_KNOWN}
         answers = await self._batch(paths)
         return {
@@ -304,14 +315,19 @@ class Mailbox:
     ) -> AsyncIterator[MessagePage]:
         """Pages of messages in a folder (or the whole mailbox), following `@odata.nextLink` exactly.
 
-        Resume from a stored `link` instead of the query options (Graph keeps them inside the link).
+        Pages are sized with `Prefer: odata.maxpagesize` (settings.page_size), halved when Graph answers 504
+        for a page too large; `top` instead fixes `$top` in the query (and so in every next link). Resume
+        from a stored `link` instead of giving the query options (Graph keeps them inside the link).
         """
         prefer = _body_prefer(body_type)
+        page_size = None if top else PageSize(self._transport.settings.page_size)
         params = None
         if link is None:
             where = f"/mailFolders/{quote(folder_id, safe='')}" if folder_id else ""
             link = f"{self.path}{where}/messages"
-            params = {"$top": str(top or self._transport.settings.page_size)}
+            params = {}
+            if top:
+                params["$top"] = str(top)
             if select:
                 params["$select"] = ",".join(select)
             if filter:
@@ -319,7 +335,7 @@ class Mailbox:
             if orderby:
                 params["$orderby"] = orderby
         while link is not None:
-            body = await self._get(link, params=params, prefer=prefer)
+            body = await self._get(link, params=params or None, prefer=prefer, page_size=page_size)
             page = MessagePageBody.model_validate_json(body)
             if page.next_link is not None and page.next_link == link:
                 raise TransientError(
@@ -352,8 +368,14 @@ class Mailbox:
         async def one(chunk: list[str]) -> None:
             paths = {mid: f"{self.path}/messages/{quote(mid, safe='')}{query}" for mid in chunk}
             for mid, answer in (await self._batch(paths, prefer=_body_prefer(body_type))).items():
-                if answer["status"] == 404:
+                status = answer["status"]
+                if status == 404:
                     results[mid] = None
+                elif status >= 300:
+                    body = orjson.dumps(answer["body"])
+                    raise error_for(
+                        status, body, answer["headers"], what=answer["what"], client_request_id=None
+                    )
                 else:
                     results[mid] = Message.model_validate(answer["body"])
 
@@ -361,32 +383,32 @@ class Mailbox:
         return {mid: results[mid] for mid in wanted}
 
     async def _batch(self, paths: dict[str, str], *, prefer: tuple[str, ...] = ()) -> dict[str, dict]:
-        """GET each path in one $batch, retrying the items Graph throttled or failed (each obeys its own
-        Retry-After). Returns each item's answer (`status`, `headers`, `body`) for 2xx and 404; raises the
-        mapped GraphError for any other failure."""
+        """GET each path in one $batch and return each item's final answer (`status`, `headers`, `body`).
+
+        Graph runs a batch's requests in parallel and counts each against the mailbox's 4 in flight, so the
+        items go in as many `dependsOn` lanes as the batch holds slots: never more in flight than allowed.
+        Items Graph throttled or failed are sent again after their own Retry-After (or a backoff); items
+        that only failed because an earlier one in their lane did (424) are sent again at once.
+        """
         if len(paths) > BATCH_LIMIT:
             raise BadRequestError(f"a $batch takes at most {BATCH_LIMIT} requests, got {len(paths)}")
         transport = self._transport
         settings, clock, stats = transport.settings, transport.clock, transport.stats
+        header = {"Prefer": ", ".join(('IdType="ImmutableId"', *prefer))}
         pending = dict(paths)
         answers: dict[str, dict] = {}
-        attempt = 0
+        failures: dict[str, int] = dict.fromkeys(paths, 0)
         while pending:
-            attempt += 1
             keys = list(pending)
-            payload = {
-                "requests": [
-                    {
-                        "id": str(number),
-                        "method": "GET",
-                        "url": pending[key],
-                        "headers": {"Prefer": ", ".join(('IdType="ImmutableId"', *prefer))},
-                    }
-                    for number, key in enumerate(keys, 1)
-                ]
-            }
+            lanes = min(len(keys), self._gate.size)
+            requests = []
+            for number, key in enumerate(keys, 1):
+                request = {"id": str(number), "method": "GET", "url": pending[key], "headers": header}
+                if number > lanes:
+                    request["dependsOn"] = [str(number - lanes)]
+                requests.append(request)
             body = await transport.fetch(
-                self._gate, "POST", "/$batch", json=payload, slots=len(keys), cost=len(keys)
+                self._gate, "POST", "/$batch", json={"requests": requests}, slots=lanes, cost=len(keys)
             )
             responses = orjson.loads(body).get("responses") or []
             by_number = {str(r.get("id")): r for r in responses if isinstance(r, dict)}
@@ -399,40 +421,35 @@ class Mailbox:
                     raise TransientError(f"$batch answered without request {number} ({pending[key]})")
                 status = int(answer.get("status") or 0)
                 headers = {str(k).lower(): str(v) for k, v in (answer.get("headers") or {}).items()}
-                if status in RETRYABLE_STATUSES:
+                what = f"GET {pending[key]} (in $batch)"
+                if status == 424:
+                    retry[key] = pending[key]
+                elif status in RETRYABLE_STATUSES:
+                    failures[key] += 1
+                    if failures[key] >= settings.max_attempts:
+                        content = orjson.dumps(answer.get("body"))
+                        raise error_for(status, content, headers, what=what, client_request_id=None)
                     retry[key] = pending[key]
                     after = _retry_after(headers, transport)
-                    wait = max(
-                        wait,
-                        after
-                        if after is not None
-                        else backoff(attempt, base=settings.backoff_base_s, cap=settings.backoff_cap_s),
-                    )
-                    throttled = throttled or status == 429
-                    if attempt >= settings.max_attempts:
-                        raise error_for(
-                            status,
-                            orjson.dumps(answer.get("body")),
-                            headers,
-                            what=f"GET {pending[key]} (in $batch)",
-                            client_request_id=None,
+                    if after is None:
+                        after = backoff(
+                            failures[key], base=settings.backoff_base_s, cap=settings.backoff_cap_s
                         )
-                elif status < 300 or status == 404:
-                    answers[key] = {"status": status, "headers": headers, "body": answer.get("body")}
+                    wait = max(wait, after)
+                    throttled = throttled or status == 429
                 else:
-                    raise error_for(
-                        status,
-                        orjson.dumps(answer.get("body")),
-                        headers,
-                        what=f"GET {pending[key]} (in $batch)",
-                        client_request_id=None,
-                    )
+                    answers[key] = {
+                        "status": status,
+                        "headers": headers,
+                        "body": answer.get("body"),
+                        "what": what,
+                    }
             if retry:
                 stats.retries += len(retry)
                 if throttled:
                     stats.throttled += 1
                     self._gate.pause(wait)
-                else:
+                elif wait > 0:
                     stats.waited_s += wait
                     await clock.sleep(wait)
             pending = retry
@@ -456,8 +473,8 @@ class Mailbox:
 
         Replays are tolerated: an id repeated within a page counts once (its last state).
         """
-        size = page_size or self._transport.settings.delta_page_size
-        prefer = (f"odata.maxpagesize={size}", *_body_prefer(body_type))
+        size = PageSize(page_size or self._transport.settings.delta_page_size)
+        prefer = _body_prefer(body_type)
         params = None
         if link is None:
             if folder_id is None:
@@ -469,7 +486,7 @@ class Mailbox:
             if filter:
                 params["$filter"] = filter
         while True:
-            body = await self._get(link, params=params or None, prefer=prefer)
+            body = await self._get(link, params=params or None, prefer=prefer, page_size=size)
             page = MessagePageBody.model_validate_json(body)
             if page.next_link is None and page.delta_link is None:
                 raise TransientError(f"a delta page came without a next or delta link ({link})")

@@ -215,3 +215,58 @@ async def test_a_download_that_breaks_off_starts_over(settings, clock, tmp_path)
     assert (tmp_path / "file.bin").read_bytes() == b"a" * 5000 + b"b" * 5000
     assert saved.content_type == "application/octet-stream"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
+
+
+async def test_batch_items_run_in_lanes_of_the_mailboxs_slots_and_424s_go_again_at_once(
+    settings, clock
+) -> None:
+    sent: list[list[dict]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        items = orjson.loads(request.content)["requests"]
+        sent.append(items)
+        failed: set[str] = set()
+        responses = []
+        for item in items:
+            mid = item["url"].rsplit("/", 1)[-1]
+            if any(d in failed for d in item.get("dependsOn", [])):
+                status = 424
+            elif mid == "gone":
+                status = 404
+            else:
+                status = 200
+            if status >= 400:
+                failed.add(item["id"])
+            body = {"id": mid} if status == 200 else {"error": {"code": str(status)}}
+            responses.append({"id": item["id"], "status": status, "body": body})
+        return json_response(200, {"responses": responses})
+
+    client, _ = scripted_client(settings, handler, clock=clock)
+    ids = ["gone", *(f"m{i}" for i in range(1, 10))]
+    async with client:
+        got = await client.me().get_messages(ids)
+    assert got["gone"] is None
+    assert all(got[m].id == m for m in ids[1:])
+    first = sent[0]
+    assert [item.get("dependsOn") for item in first[:5]] == [None, None, None, None, ["1"]]
+    assert first[9]["dependsOn"] == ["6"]
+    # The lane behind the missing message failed with 424 and went again, without waiting.
+    assert sorted(item["url"].rsplit("/", 1)[-1] for item in sent[1]) == ["m4", "m8"]
+    assert clock.sleeps == []
+
+
+async def test_a_page_too_large_for_graph_is_asked_for_again_smaller(settings, clock) -> None:
+    sizes: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        prefer = request.headers["Prefer"]
+        sizes.append(prefer.split("odata.maxpagesize=")[1])
+        if len(sizes) <= 2:
+            return graph_error(504, "UnknownError")
+        return json_response(200, {"value": [{"id": "a"}], "@odata.deltaLink": BASE + "?$deltatoken=1"})
+
+    client, _ = scripted_client(settings, handler, clock=clock)
+    async with client:
+        pages = [p async for p in client.me().delta("inbox", page_size=100)]
+    assert sizes == ["100", "50", "25"]
+    assert pages[0].last
