@@ -138,6 +138,10 @@ class SigninBody(_Body):
     deny_next: bool = False
 
 
+class ProfileBody(_Body):
+    profile: Profile
+
+
 class DeviceDecision(_Body):
     user_code: str
     user: str
@@ -406,9 +410,6 @@ def build_router(sandbox: Sandbox) -> APIRouter:
     def put_faults(body: FaultSettings) -> dict[str, Any]:
         sandbox.faults.configure(body)
         return body.model_dump(mode="json")
-
-    class ProfileBody(_Body):
-        profile: Profile
 
     @router.post("/faults/profile")
     def set_profile(body: ProfileBody) -> dict[str, Any]:

@@ -62,6 +62,8 @@ def import_mailbox(number: int, user: User, path: Path) -> Mailbox:
             raws = [box.get_bytes(key) for key in box.iterkeys()]
         except (OSError, stdlib_mailbox.Error) as exc:
             raise MailImportError(str(path), f"not a readable mbox file ({exc})") from None
+        if not raws and path.stat().st_size > 0:
+            raise MailImportError(str(path), "not an mbox file: no 'From ' line starts a message")
         if raws and not any(b":" in raw.split(b"\n", 1)[0] for raw in raws):
             raise MailImportError(str(path), "not an mbox file: its messages have no headers")
         for raw in raws:

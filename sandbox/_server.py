@@ -42,6 +42,10 @@ def serve(options: SandboxOptions, *, as_json: bool, out: TextIO = sys.stdout) -
     import uvicorn
 
     check_host(options.host)
+    # Stopping is SystemExit from here on (uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown), so
+    # the finally clause below always removes a temporary state directory.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, _exit)
     own_dir = options.state_dir is None
     state_dir = Path(tempfile.mkdtemp(prefix="mailroom-sandbox-")) if own_dir else Path(options.state_dir)
     try:
@@ -67,10 +71,6 @@ def serve(options: SandboxOptions, *, as_json: bool, out: TextIO = sys.stdout) -
             timeout_graceful_shutdown=2,
             server_header=False,
         )
-        # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; exiting through SystemExit instead
-        # lets the finally clause below remove the temporary state directory.
-        for number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(number, _exit)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         if own_dir:

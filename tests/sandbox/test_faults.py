@@ -91,6 +91,7 @@ def test_profiles_are_reproducible(fresh_sandbox: SandboxInfo, sandbox_admin: Ad
             return [graph.get(INBOX, params={"i": i}).status_code for i in range(80)]
 
     first, second = statuses(), statuses()
+    assert sandbox_admin.set_profile("flaky").error_rate == 0.03
     assert first == second
     failures = [s for s in first if s != 200]
     assert 5 <= len(failures) <= 40
