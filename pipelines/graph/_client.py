@@ -177,7 +177,7 @@ class Mailbox:
 
     async def get_folder(self, id_or_well_known_name: str) -> MailFolder:
         """One folder by id or well-known name (NotFoundError if there is none)."""
-        body = await self._get(f"{self.path}/mailFolders/{quote(id_or_well_known_name, safe='')}")
+        body = await self._get(f"{self.path}/mailFolders/{_segment(id_or_well_known_name)}")
         return MailFolder.model_validate_json(body)
 
     async def _folder_pages(self, path: str, params: dict[str, str]) -> list[MailFolder]:
@@ -208,9 +208,7 @@ class Mailbox:
                 parents = [f for f in level if (f.child_folder_count or 0) > 0 and not f.is_search_folder]
                 pages = await asyncio.gather(
                     *(
-                        self._folder_pages(
-                            f"{self.path}/mailFolders/{quote(f.id, safe='')}/childFolders", params
-                        )
+                        self._folder_pages(f"{self.path}/mailFolders/{_segment(f.id)}/childFolders", params)
                         for f in parents
                     )
                 )
@@ -323,7 +321,7 @@ class Mailbox:
         page_size = None if top else PageSize(self._transport.settings.page_size)
         params = None
         if link is None:
-            where = f"/mailFolders/{quote(folder_id, safe='')}" if folder_id else ""
+            where = f"/mailFolders/{_segment(folder_id)}" if folder_id else ""
             link = f"{self.path}{where}/messages"
             params = {}
             if top:
@@ -350,7 +348,7 @@ class Mailbox:
         """One message (NotFoundError if it is gone)."""
         params = {"$select": ",".join(select)} if select else None
         body = await self._get(
-            f"{self.path}/messages/{quote(message_id, safe='')}",
+            f"{self.path}/messages/{_segment(message_id)}",
             params=params,
             prefer=_body_prefer(body_type),
         )
@@ -366,7 +364,7 @@ class Mailbox:
         results: dict[str, Message | None] = {}
 
         async def one(chunk: list[str]) -> None:
-            paths = {mid: f"{self.path}/messages/{quote(mid, safe='')}{query}" for mid in chunk}
+            paths = {mid: f"{self.path}/messages/{_segment(mid)}{query}" for mid in chunk}
             for mid, answer in (await self._batch(paths, prefer=_body_prefer(body_type))).items():
                 status = answer["status"]
                 if status == 404:
@@ -479,7 +477,7 @@ class Mailbox:
         if link is None:
             if folder_id is None:
                 raise BadRequestError("delta needs a folder id or a link to resume from")
-            link = f"{self.path}/mailFolders/{quote(folder_id, safe='')}/messages/delta"
+            link = f"{self.path}/mailFolders/{_segment(folder_id)}/messages/delta"
             params = {}
             if select:
                 params["$select"] = ",".join(select)
@@ -510,7 +508,7 @@ class Mailbox:
 
     async def list_attachments(self, message_id: str) -> list[Attachment]:
         """Every attachment's metadata, without content (inline ones included: check `is_inline`)."""
-        link: str | None = f"{self.path}/messages/{quote(message_id, safe='')}/attachments"
+        link: str | None = f"{self.path}/messages/{_segment(message_id)}/attachments"
         params: dict[str, str] | None = {"$select": _ATTACHMENT_FIELDS}
         attachments: list[Attachment] = []
         while link:
@@ -526,7 +524,7 @@ class Mailbox:
         """Stream one attachment's content from `/$value`: a file's bytes, MIME for an attached mail, iCal
         for an event. A reference attachment has no content (BadRequestError). AttachmentTooLarge past
         `max_bytes`, before reading anything when Graph declares the size."""
-        message, attachment = quote(message_id, safe=""), quote(attachment_id, safe="")
+        message, attachment = _segment(message_id), _segment(attachment_id)
         path = f"{self.path}/messages/{message}/attachments/{attachment}/$value"
         what = f"attachment {attachment_id} of message {message_id}"
         async with self._transport.exchange(self._gate, "GET", path) as response:
@@ -572,6 +570,12 @@ class Mailbox:
                 raise
             os.replace(partial, dest)
             return SavedAttachment(path=dest, size=size, sha256=digest.hexdigest(), content_type=content_type)
+
+
+def _segment(graph_id: str) -> str:
+    """An id as one path segment: `/` and the like escaped, base64's `=` and `+` left as they are (both are
+    legal in a path, and some servers do not unescape the URLs inside a $batch)."""
+    return quote(graph_id, safe="=+")
 
 
 def _looks_like_id(reference: str) -> bool:

@@ -331,10 +331,23 @@ class Transport:
             headers["Content-Type"] = "application/json"
         settings, stats = self.settings, self.stats
         rejected: str | None = None
+        refused: GraphError | None = None
         attempt = 0
         while True:
             attempt += 1
-            token = await self.auth.token(rejected=rejected)
+            try:
+                token = await self.auth.token(rejected=rejected)
+            except AuthError as error:
+                if refused is None or error.status is not None:
+                    raise
+                # Keep what Graph said about the refused token beside why no other token came.
+                raise AuthError(
+                    f"{error.message} (after {refused.message})",
+                    status=refused.status,
+                    code=refused.code,
+                    request_id=refused.request_id,
+                    client_request_id=refused.client_request_id,
+                ) from error
             headers["Authorization"] = f"Bearer {token}"
             paging = (f"odata.maxpagesize={page_size.size}",) if page_size else ()
             headers["Prefer"] = ", ".join((_IMMUTABLE_IDS, *prefer, *paging))
@@ -384,7 +397,7 @@ class Transport:
                     )
             status = failure.status
             if status == 401 and rejected is None:
-                rejected = token
+                rejected, refused = token, failure
                 attempt -= 1
                 stats.token_refreshes += 1
                 log.info("%s: 401, asking %s for a fresh token", what, self.auth.name)

@@ -30,3 +30,28 @@ def settings() -> GraphSettings:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def settings_for(info, **overrides: object) -> GraphSettings:
+    """Graph settings that point at a running sandbox (its URLs, app and CA)."""
+    host, tenant = info.authority.rsplit("/", 1)
+    return GraphSettings(
+        graph_url=info.graph_url,
+        authority_host=host,
+        tenant=tenant,
+        client_id=info.client_id,
+        client_secret=info.client_secret.get_secret_value(),
+        ca_bundle=info.ca_cert,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def sandbox_settings(sandbox_server) -> GraphSettings:
+    return settings_for(sandbox_server, backoff_base_s=0.2)
+
+
+@pytest.fixture
+def app_token(sandbox_admin) -> str:
+    """An app-only Mail.Read token minted by the sandbox (no MSAL)."""
+    return sandbox_admin.mint_token()
