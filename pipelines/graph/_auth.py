@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import msal
@@ -250,11 +251,30 @@ class AuthCodeSignIn:
             self._app = _app(self._settings, self._cache.msal, public=self._public)
         return self._app
 
-    def start(self, redirect_uri: str, *, state: str | None = None, login_hint: str | None = None) -> dict:
-        """Begin a sign-in; the returned dict's `auth_uri` is where the browser goes."""
-        return self._application().initiate_auth_code_flow(
-            self._scopes, redirect_uri=redirect_uri, state=state, login_hint=login_hint
-        )
+    def start(
+        self,
+        redirect_uri: str,
+        *,
+        state: str | None = None,
+        login_hint: str | None = None,
+        response_mode: Literal["query", "form_post"] = "query",
+    ) -> dict:
+        """Begin a sign-in; the returned dict's `auth_uri` is where the browser goes.
+
+        The code comes back in the redirect's query by default (a GET callback, as Carbon's connect step
+        has); `form_post` has the browser POST it instead.
+        """
+        application = self._application()
+        with warnings.catch_warnings():
+            # MSAL warns on every flow that is not form_post; the choice is the caller's, made above.
+            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+            return application.initiate_auth_code_flow(
+                self._scopes,
+                redirect_uri=redirect_uri,
+                state=state,
+                login_hint=login_hint,
+                response_mode=response_mode,
+            )
 
     def finish(self, flow: Mapping[str, Any], query: Mapping[str, str]) -> SignedIn:
         """Redeem the redirect's query (`code`, `state`, or `error`) for tokens, checked against the flow."""
