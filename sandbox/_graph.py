@@ -286,6 +286,8 @@ class GraphService:
         for raw in req.path.strip("/").split("/"):
             if not raw:
                 continue
+            # Functions may be called with empty parentheses, as SDKs do: messages/delta() is messages/delta.
+            raw = raw.removesuffix("()")
             match = _SEGMENT.match(raw)
             if match and match.group(1).lower() in {
                 "mailfolders",
