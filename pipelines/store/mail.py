@@ -231,8 +231,8 @@ class MailStore:
         self._load_incoming(con, rows)
         con.execute(sql.CLASSIFY)
         con.execute(sql.REGISTER_EMAIL_IDS)
-        con.execute(sql.INSERT_NEW_EMAILS, [request_id])
-        con.execute(sql.UPDATE_EMAILS, [request_id])
+        con.execute(sql.DELETE_REWRITTEN)
+        con.execute(sql.INSERT_EMAILS, [request_id])
         con.execute(sql.DELETE_REPLACED_ATTACHMENTS)
         con.execute(sql.REGISTER_ATTACHMENT_IDS)
         con.execute(sql.INSERT_ATTACHMENTS)
@@ -260,8 +260,14 @@ class MailStore:
             con.execute(sql.INSERT_TOMBSTONES, [keep_record, request_id])
             con.execute(sql.DELETE_ATTACHMENTS_OF_DOOMED_EMAILS)
             if keep_record:
-                con.execute(sql.CLEAR_DOOMED_EMAILS)
-                con.execute(sql.CLEAR_DOOMED_ATTACHMENTS)
+                for statement in (sql.KEPT_EMAILS, sql.DELETE_KEPT_EMAILS, sql.REINSERT_KEPT_EMAILS):
+                    con.execute(statement)
+                for statement in (
+                    sql.KEPT_ATTACHMENTS,
+                    sql.DELETE_KEPT_ATTACHMENTS,
+                    sql.REINSERT_KEPT_ATTACHMENTS,
+                ):
+                    con.execute(statement)
             else:
                 con.execute(sql.DELETE_DOOMED_EMAILS)
                 con.execute(sql.DELETE_DOOMED_ATTACHMENTS)
@@ -436,12 +442,12 @@ def _remove(
 ) -> list[int]:
     """Mark rows gone from the mailbox and drop their content; only rows still in `folder_id` if given."""
     if folder_id is None:
-        gone = con.execute(sql.REMOVE_ANYWHERE, [_json_list(message_ids)]).fetchall()
+        con.execute(sql.SELECT_GONE_ANYWHERE, [_json_list(message_ids)])
     else:
-        gone = con.execute(sql.REMOVE_IN_FOLDER, [_json_list(message_ids), folder_id]).fetchall()
-    if gone:
-        con.execute(sql.DELETE_ATTACHMENTS_OF, [_json_list([message_id for _, message_id in gone])])
-    return [file_id for file_id, _ in gone]
+        con.execute(sql.SELECT_GONE_IN_FOLDER, [_json_list(message_ids), folder_id])
+    for statement in (sql.DELETE_GONE, sql.REINSERT_GONE, sql.DELETE_ATTACHMENTS_OF_GONE):
+        con.execute(statement)
+    return [file_id for file_id, _ in con.execute(sql.GONE).fetchall()]
 
 
 def _mark(con: duckdb.DuckDBPyConnection, folder_id: str, message_ids: Sequence[str]) -> None:
