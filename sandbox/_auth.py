@@ -14,13 +14,12 @@ import hashlib
 import hmac
 import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
 
-from sandbox._errors import GraphFault
+from sandbox._errors import GraphFault, OAuthError
 from sandbox._model import App, Tenant, User
 
 GRAPH_RESOURCES = ("https://graph.microsoft.com/", "00000003-0000-0000-c000-000000000000/")
@@ -29,28 +28,6 @@ AUTH_CODE_LIFETIME = 600
 DEVICE_CODE_LIFETIME = 900
 REFRESH_LIFETIME = 90 * 86_400
 _USER_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-
-
-class OAuthError(Exception):
-    """A token-endpoint error: rendered as Microsoft's JSON error body with ``status``."""
-
-    def __init__(self, status: int, error: str, code: int, description: str) -> None:
-        super().__init__(f"{error}: AADSTS{code}: {description}")
-        self.status, self.error, self.code, self.description = status, error, code, description
-
-    def body(self) -> dict[str, Any]:
-        now = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
-        trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
-        return {
-            "error": self.error,
-            "error_description": f"AADSTS{self.code}: {self.description} Trace ID: {trace} "
-            f"Correlation ID: {correlation} Timestamp: {now}",
-            "error_codes": [self.code],
-            "timestamp": now,
-            "trace_id": trace,
-            "correlation_id": correlation,
-            "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
-        }
 
 
 class Principal(NamedTuple):

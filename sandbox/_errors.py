@@ -5,12 +5,18 @@
     ├── AdminError                the admin API answered with an error (``status``, ``code``, ``message``)
     ├── MailImportError           an mbox file or .eml folder could not be read (``path``)
     ├── ODataError                bad $filter/$orderby/$select/$search text (``code``, ``position``)
-    └── GraphFault                a Graph error response raised inside the server (``status``, ``code``)
+    ├── GraphFault                a Graph error response raised inside the server (``status``, ``code``)
+    └── OAuthError                a sign-in error raised inside the server (``status``, ``error``, ``code``)
 
-``GraphFault`` never reaches a caller of the package: the Graph layer turns it into Graph's JSON error body.
+``GraphFault`` and ``OAuthError`` never reach a caller of the package: the server turns them into Graph's
+JSON error body and the identity platform's token-endpoint error body.
 """
 
 from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
 
 
 class SandboxError(Exception):
@@ -63,3 +69,25 @@ class GraphFault(SandboxError):
         self.code = code
         self.message = message
         self.headers = headers or {}
+
+
+class OAuthError(SandboxError):
+    """A token-endpoint error: rendered as Microsoft's JSON error body with ``status``."""
+
+    def __init__(self, status: int, error: str, code: int, description: str) -> None:
+        super().__init__(f"{error}: AADSTS{code}: {description}")
+        self.status, self.error, self.code, self.description = status, error, code, description
+
+    def body(self) -> dict[str, Any]:
+        now = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+        trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
+        return {
+            "error": self.error,
+            "error_description": f"AADSTS{self.code}: {self.description} Trace ID: {trace} "
+            f"Correlation ID: {correlation} Timestamp: {now}",
+            "error_codes": [self.code],
+            "timestamp": now,
+            "trace_id": trace,
+            "correlation_id": correlation,
+            "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
+        }

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
 
-from sandbox import _delta, _render
+from sandbox import _delta, _ids, _render
 from sandbox._auth import Auth, Principal
 from sandbox._errors import GraphFault, ODataError
 from sandbox._faults import Faults, LogEntry
@@ -429,7 +429,7 @@ class GraphService:
         mb = self.state.mailboxes.get(user.upn.lower())
         if mb is None:
             if route.user_read:
-                return _UserOnly(user)  # type: ignore[return-value]
+                return Mailbox(0, user)  # the user exists without a mailbox: enough for GET /users/{id}
             raise GraphFault(
                 404,
                 "MailboxNotEnabledForRESTAPI",
@@ -865,8 +865,6 @@ class GraphService:
         return response
 
     def _removed_id(self, mb: Mailbox, entry: _delta.Entry, immutable: bool) -> str:
-        from sandbox import _ids
-
         if immutable:
             return self.state.ids.encode(_ids.IMMUTABLE_MESSAGE, mb.number, entry.serial)
         return self.state.ids.encode(_ids.MESSAGE, mb.number, entry.serial, entry.moves)
@@ -974,13 +972,6 @@ class GraphService:
         body = item.get("body")
         raw = b"" if body is None else body.encode() if isinstance(body, str) else orjson.dumps(body)
         return GraphRequest(item["method"].upper(), path, query, headers, raw, outer.base, batch=parent)
-
-
-class _UserOnly:
-    """A user without a mailbox, for ``GET /users/{id}`` (the user exists; mail does not)."""
-
-    def __init__(self, user: Any) -> None:
-        self.user = user
 
 
 def _batch_item(item_id: str, response: GraphResponse) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from sandbox._auth import OAuthError
+from sandbox._errors import OAuthError
 
 if TYPE_CHECKING:
     from sandbox._app import Sandbox

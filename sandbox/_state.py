@@ -24,6 +24,28 @@ from sandbox._options import SandboxOptions
 from sandbox._seed import MailboxBuilder, build_mailbox, build_tenant
 
 _CACHE_SIZE = 64
+# Graph's well-known folder names (reference/graph.md §2): valid everywhere, even where a mailbox lacks one.
+WELL_KNOWN_NAMES = frozenset(
+    {
+        "archive",
+        "clutter",
+        "conflicts",
+        "conversationhistory",
+        "deleteditems",
+        "drafts",
+        "inbox",
+        "junkemail",
+        "localfailures",
+        "msgfolderroot",
+        "outbox",
+        "recoverableitemsdeletions",
+        "scheduled",
+        "searchfolders",
+        "sentitems",
+        "serverfailures",
+        "syncissues",
+    }
+)
 
 
 def iso(timestamp: float) -> str:
@@ -105,6 +127,8 @@ class SandboxState:
         serial = mb.well_known.get(text.lower())
         if serial is not None:
             return mb.folders[serial]
+        if text.lower() in WELL_KNOWN_NAMES:
+            raise GraphFault(404, "ErrorItemNotFound", "The specified object was not found in the store.")
         decoded = self.ids.decode(text)
         if decoded is None or decoded.kind != _ids.FOLDER:
             raise GraphFault(400, "ErrorInvalidIdMalformed", "Id is malformed.")

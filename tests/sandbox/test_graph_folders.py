@@ -79,6 +79,9 @@ def test_unknown_folder_and_malformed_id(graph: httpx.Client, fresh_sandbox: San
     malformed = graph.get(f"/users/{ADELE}/mailFolders/not-a-folder")
     assert malformed.status_code == 400
     assert malformed.json()["error"]["code"] == "ErrorInvalidIdMalformed"
+    absent = graph.get(f"/users/{ADELE}/mailFolders/scheduled")
+    assert absent.status_code == 404
+    assert absent.json()["error"]["code"] == "ErrorItemNotFound"
     alex_inbox = graph.get("/users/alex@contoso.test/mailFolders/inbox").json()["id"]
     foreign = graph.get(f"/users/{ADELE}/mailFolders/{alex_inbox}")
     assert foreign.status_code == 404
