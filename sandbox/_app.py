@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -229,7 +228,3 @@ def create_app(
     if options is not None and overrides:
         chosen = options.model_copy(update=overrides)
     return SandboxApp(Sandbox(chosen, ca_cert))
-
-
-def dumps(data: Any) -> bytes:
-    return orjson.dumps(data)

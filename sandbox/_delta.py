@@ -130,9 +130,6 @@ class DeltaRounds:
             self._states.move_to_end(token)
         return state
 
-    def evict(self, token: str) -> bool:
-        return self._states.pop(token, None) is not None
-
 
 def start_round(
     mb: Mailbox,
@@ -197,7 +194,6 @@ class Page:
 
     items: list[Message | Entry]
     next_state: RoundState
-    preference_applied: bool
 
 
 def next_page(mb: Mailbox, state: RoundState, size: int, *, replay: bool, empty: bool) -> Page:
@@ -205,7 +201,7 @@ def next_page(mb: Mailbox, state: RoundState, size: int, *, replay: bool, empty:
     out: list[Message | Entry] = []
     shown: list[int] = []
     if empty and state.cursor < len(state.entries):
-        return Page(out, replace(state, previous=()), True)
+        return Page(out, replace(state, previous=()))
     if replay and state.previous:
         again = mb.messages.get(state.previous[-1])
         if again is not None and again.folder == state.folder and again.change_seq <= state.watermark:
@@ -236,8 +232,8 @@ def next_page(mb: Mailbox, state: RoundState, size: int, *, replay: bool, empty:
         shown.append(entry.serial)
     done = cursor >= len(state.entries)
     following = replace(state, cursor=cursor, previous=tuple(s for s in shown if s > 0), complete=done)
-    return Page(out, following, True)
+    return Page(out, following)
 
 
-def removed_json(entry: Entry, message_id: str) -> dict[str, Any]:
+def removed_json(message_id: str) -> dict[str, Any]:
     return {"@odata.type": "#microsoft.graph.message", "id": message_id, "@removed": {"reason": "deleted"}}

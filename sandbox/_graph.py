@@ -844,7 +844,7 @@ class GraphService:
                 current = mb.messages.get(item.serial)
                 if view.immutable and current is not None and current.folder == folder.serial:
                     continue
-                values.append(_delta.removed_json(item, self._removed_id(mb, item, view.immutable)))
+                values.append(_delta.removed_json(self._removed_id(mb, item, view.immutable)))
             else:
                 values.append(
                     {
