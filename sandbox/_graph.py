@@ -36,7 +36,7 @@ import orjson
 from sandbox import _delta, _ids, _render
 from sandbox._auth import Auth, Principal
 from sandbox._errors import GraphFault, ODataError
-from sandbox._faults import Faults, LogEntry
+from sandbox._faults import Faults
 from sandbox._model import Folder, Mailbox, Message
 from sandbox._odata import (
     ATTACHMENT,
@@ -205,36 +205,18 @@ class GraphService:
         request_id = str(uuid.uuid4())
         client_request_id = req.headers.get("client-request-id") or request_id
         started = time.perf_counter()
-        entry: LogEntry | None = None
+        entry = self.faults.new_entry(
+            req.method, req.path, req.query, None, "unrouted", request_id, client_request_id, req.batch
+        )
         try:
             route = self.route(req)
-            mailbox_key = None
+            entry.route = route.name
             if route.name == "POST /$batch":
-                entry = self.faults.new_entry(
-                    req.method,
-                    req.path,
-                    req.query,
-                    None,
-                    route.name,
-                    request_id,
-                    client_request_id,
-                    req.batch,
-                )
                 response = await self.batch(req)
             else:
                 principal = self.auth.verify(req.headers.get("authorization"))
                 mb = self.resolve(route, principal)
-                mailbox_key = mb.user.upn.lower()
-                entry = self.faults.new_entry(
-                    req.method,
-                    req.path,
-                    req.query,
-                    mailbox_key,
-                    route.name,
-                    request_id,
-                    client_request_id,
-                    req.batch,
-                )
+                entry.mailbox = mailbox_key = mb.user.upn.lower()
                 admission = self.faults.admit(entry, req.method, req.path, req.query, mailbox_key)
                 counters = self.faults.counters_for(mailbox_key)
                 counters.in_flight += 1
@@ -266,10 +248,6 @@ class GraphService:
             '{"ServerInfo":{"DataCenter":"Sandbox","Slice":"E",'
             '"Ring":"0","ScaleUnit":"000","RoleInstance":"SANDBOX1"}}',
         )
-        if entry is None:
-            entry = self.faults.new_entry(
-                req.method, req.path, req.query, None, "unrouted", request_id, client_request_id, req.batch
-            )
         entry.status = 0 if response.drop else response.status
         if response.status >= 400 and response.body:
             try:

@@ -77,3 +77,6 @@ def test_forbidden_and_missing_mailboxes(fresh_sandbox: SandboxInfo, sandbox_adm
         assert refused.json()["error"]["code"] == "ErrorAccessDenied"
     with graph_client(fresh_sandbox, sandbox_admin.mint_token(roles=["User.Read.All"])) as no_mail:
         assert no_mail.get(f"/users/{ADELE}/messages").status_code == 403
+    refused = [e for e in sandbox_admin.log() if e["status"] == 403]
+    assert refused
+    assert all(e["route"].startswith("GET /") and e["code"] == "ErrorAccessDenied" for e in refused)
