@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.store._errors import StoreBusy, StoreError, StoreNotFound
+from pipelines.store._gate import gate
 
 # DuckDB answers a lock conflict at once (no built-in wait); these bound how long we keep asking.
 DEFAULT_LOCK_TIMEOUT = 30.0
@@ -49,16 +50,29 @@ def _connect_once(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 def connection(
     path: Path, *, read_only: bool, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One short-lived connection; retries lock conflicts with jitter and always closes, even on error."""
+    """One short-lived connection behind the store's gate; retries DuckDB's lock with jitter; always closes.
+
+    The gate orders Mailroom's own processes (a waiting writer goes before new readers); the retries cover
+    anything else that opens the file (a notebook, the DuckDB CLI). Each may wait up to `lock_timeout`.
+    """
     if read_only and not path.exists():
         raise StoreNotFound(f"no mail store at {path}: nothing has been synced for this customer yet")
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    con = None
-    delays = backoff_delays(lock_timeout)
-    while con is None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gate(path, writer=not read_only, timeout=lock_timeout):
+        if read_only and not path.exists():
+            raise StoreNotFound(f"no mail store at {path}: it was deleted")
+        con = _open_with_retry(path, read_only, lock_timeout)
         try:
-            con = _connect_once(path, read_only)
+            yield con
+        finally:
+            con.close()
+
+
+def _open_with_retry(path: Path, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:
+    delays = backoff_delays(lock_timeout)
+    while True:
+        try:
+            return _connect_once(path, read_only)
         except duckdb.IOException as error:
             if not is_lock_conflict(error):
                 raise StoreError(f"cannot open mail store {path.name}: {error}") from error
@@ -73,10 +87,6 @@ def connection(
             raise StoreError(
                 f"mail store {path.name} is already open in this process in another mode: {error}"
             ) from error
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 def fts_extension_file() -> Path:

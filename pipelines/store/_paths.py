@@ -11,6 +11,7 @@ _SLUG_MAX = 40
 _UNSAFE = re.compile(r"[^a-z0-9]+")
 MAIL_SUBDIR = "mail"
 MAIL_SUFFIX = ".duckdb"
+GATE_SUFFIXES = (".turnstile", ".room")
 
 
 def customer_slug(customer_id: str) -> str:
@@ -35,9 +36,13 @@ def mail_store_path(data_dir: str | Path, customer_id: str) -> Path:
 
 
 def derived_paths(store_path: Path) -> tuple[Path, ...]:
-    """Every file DuckDB may keep for a store: the database, its write-ahead log, its spill directory."""
-    return (
-        store_path,
-        store_path.with_name(store_path.name + ".wal"),
-        store_path.with_name(store_path.name + ".tmp"),
+    """Every file of a store: the database, its write-ahead log, its spill directory, its gate's locks."""
+    return tuple(
+        store_path.with_name(store_path.name + suffix) for suffix in ("", ".wal", ".tmp", *GATE_SUFFIXES)
     )
+
+
+def gate_paths(store_path: Path) -> tuple[Path, Path]:
+    """The turnstile and room lock files of a store (see pipelines.store._gate)."""
+    turnstile, room = (store_path.with_name(store_path.name + suffix) for suffix in GATE_SUFFIXES)
+    return turnstile, room

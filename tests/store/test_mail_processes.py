@@ -127,3 +127,43 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path
     state = store.sync_state("inbox", "fp")
     assert state is not None
     assert (state.status, state.delta_link) == ("idle", "delta-final")
+
+
+READER = """
+import sys, time
+from pathlib import Path
+from pipelines.store import MailStore
+reader, stop, seen = MailStore(sys.argv[1], read_only=True, lock_timeout=60), Path(sys.argv[2]), []
+deadline = time.monotonic() + 120
+while not stop.exists() and time.monotonic() < deadline:
+    seen.append(reader.counts().emails)
+print(len(seen), seen == sorted(seen))
+"""
+
+
+def test_a_writer_is_not_starved_by_reader_processes(tmp_path: Path) -> None:
+    # Without the store's gate, three processes reading in a loop keep DuckDB's lock held almost always,
+    # and the writer's retries gave up (StoreBusy); with it, the writer goes ahead of new readers.
+    path, stop = tmp_path / "busy.duckdb", tmp_path / "stop"
+    MailStore(path).start_round("other-folder", "fp")
+    readers = [python("-c", READER, str(path), str(stop)) for _ in range(3)]
+    try:
+        writer = python(
+            "-c",
+            "import sys\n"
+            "from pipelines.store import MailStore\n"
+            "from tests.store import crash_writer\n"
+            "crash_writer.MailStore = lambda p: MailStore(p, lock_timeout=10)\n"
+            "crash_writer.main(sys.argv[1], 4)",
+            str(path),
+        )
+        out, _ = writer.communicate(timeout=300)
+    finally:
+        stop.touch()
+        results = [reader.communicate(timeout=120)[0].split() for reader in readers]
+    assert writer.returncode == 0
+    assert out.split("\n")[:4] == ["page 0", "page 1", "page 2", "page 3"]
+    for count, in_order in results:
+        assert int(count) > 0
+        assert in_order == "True", "readers see whole pages, in order"
+    assert MailStore(path, read_only=True).counts().emails == 4 * PAGE_SIZE - 3
