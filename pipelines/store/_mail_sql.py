@@ -294,13 +294,20 @@ _ATTACHMENTS = """
 """
 ATTACHMENTS_WITH_CONTENT = _ATTACHMENTS.format(content="a.content")
 ATTACHMENTS_WITHOUT_CONTENT = _ATTACHMENTS.format(content="NULL AS content")
+ATTACHMENT_BY_FILE_ID = """
+    SELECT a.*, e.file_id AS parent_file_id
+    FROM attachments a JOIN emails e ON e.message_id = a.message_id
+    WHERE a.file_id = ?
+"""
 COUNT_BY_STATUS = """
     SELECT sync_status, count(*) FROM emails WHERE removed_at IS NULL AND NOT file_contents_deleted
     GROUP BY ALL ORDER BY 1
 """
-COUNT_REMOVED_AND_DELETED = (
-    "SELECT count(*) FILTER (removed_at IS NOT NULL), count(*) FILTER (file_contents_deleted) FROM emails"
-)
+COUNT_REMOVED_DELETED_CHARACTERS = """
+    SELECT count(*) FILTER (removed_at IS NOT NULL), count(*) FILTER (file_contents_deleted),
+           coalesce(sum(length(body_text)) FILTER (removed_at IS NULL), 0)
+    FROM emails
+"""
 COUNT_TOMBSTONES = "SELECT count(*) FROM tombstones"
 COUNT_ATTACHMENTS = "SELECT count(*) FROM attachments"
 COUNT_FOLDERS = "SELECT count(*) FROM folders"

@@ -330,6 +330,7 @@ class StoreCounts:
     by_status: Mapping[str, int]
     removed: int
     contents_deleted: int
+    text_characters: int  # of the text bodies still stored (Carbon's num_characters_synced)
     tombstones: int
     attachments: int
     folders: int

@@ -377,6 +377,12 @@ class MailStore:
         with self._read() as con:
             return [_attachment_record(r) for r in _rows(con.execute(query, [message_id]))]
 
+    def attachment(self, file_id: int) -> AttachmentRecord | None:
+        """One stored attachment with its content (None if not stored), for `/raw_file`; None if unknown."""
+        with self._read() as con:
+            found = _rows(con.execute(sql.ATTACHMENT_BY_FILE_ID, [file_id]))
+        return _attachment_record(found[0]) if found else None
+
     def list_files(self, query: FileQuery) -> FilePage:
         """Emails and attachments as files, filtered, ordered and paged for `/user_files_v2`."""
         page_sql, count_sql, params = sql.list_files(query)
@@ -389,7 +395,9 @@ class MailStore:
         """How many emails (by sync status), removed rows, tombstones, attachments and folders are stored."""
         with self._read() as con:
             by_status = dict(con.execute(sql.COUNT_BY_STATUS).fetchall())
-            removed, contents_deleted = con.execute(sql.COUNT_REMOVED_AND_DELETED).fetchone()
+            removed, contents_deleted, characters = con.execute(
+                sql.COUNT_REMOVED_DELETED_CHARACTERS
+            ).fetchone()
             tombstones = con.execute(sql.COUNT_TOMBSTONES).fetchone()[0]
             attachments = con.execute(sql.COUNT_ATTACHMENTS).fetchone()[0]
             folders = con.execute(sql.COUNT_FOLDERS).fetchone()[0]
@@ -398,6 +406,7 @@ class MailStore:
             by_status=by_status,
             removed=removed,
             contents_deleted=contents_deleted,
+            text_characters=characters,
             tombstones=tombstones,
             attachments=attachments,
             folders=folders,

@@ -171,3 +171,26 @@ def test_deleting_a_customer_removes_every_file(filled: MailStore, data_dir: Pat
     assert delete_mail_store(filled.path)
     assert list((data_dir / "mail").iterdir()) == []
     assert not delete_mail_store(filled.path)
+
+
+def test_one_attachment_with_its_content(store: MailStore) -> None:
+    row = email(1, attachments=(AttachmentRow("a", name="a.txt", content_type="text/plain", content=b"hi"),))
+    store.start_round("inbox", FP)
+    store.apply_page(Page("inbox", FP, upserts=[row], cursor=Cursor(delta_link="d")))
+    found = store.attachment(2)
+    assert found is not None
+    assert (found.parent_file_id, found.row.name, found.row.content) == (1, "a.txt", b"hi")
+    assert store.attachment(1) is None, "an email's file id is not an attachment"
+    assert store.counts().text_characters == len("Body of message 1")
+
+
+def test_forgetting_cursors_and_removing_messages_anywhere(store: MailStore) -> None:
+    store.start_round("inbox", FP)
+    store.apply_page(Page("inbox", FP, upserts=[email(1), email(2)], cursor=Cursor(delta_link="d")))
+    store.start_round("archive", FP)
+    assert store.forget_sync_state("inbox") == 1
+    assert [s.folder_id for s in store.sync_states()] == ["archive"]
+    assert store.remove_messages(["AAMk-00002", "AAMk-00404"]) == (2,)
+    assert store.remove_messages(["AAMk-00002"]) == ()
+    assert store.forget_sync_state() == 1
+    assert store.sync_states() == []
