@@ -104,7 +104,12 @@ def fts_extension_file() -> Path:
 
 
 def load_fts(con: duckdb.DuckDBPyConnection) -> None:
-    """Load FTS from the wheel's file: no INSTALL, so nothing is written to ~/.duckdb nor downloaded."""
+    """Load FTS from the wheel's file: no INSTALL, so nothing is written to ~/.duckdb nor downloaded.
+
+    `duckdb_extensions.import_extension` would INSTALL the same file into the home directory first; that
+    package is not a dependency of `duckdb-extension-fts` 1.5.5 (so not in our lock), and loading the file
+    directly also works where the home directory is read-only or missing (tested with HOME unset).
+    """
     # LOAD takes no bound parameters; the path is ours (site-packages), quoted as a SQL literal.
     literal = "'" + str(fts_extension_file()).replace("'", "''") + "'"
     con.execute(f"LOAD {literal}")
