@@ -108,7 +108,7 @@ def load_fts(con: duckdb.DuckDBPyConnection) -> None:
 
     `duckdb_extensions.import_extension` would INSTALL the same file into the home directory first; that
     package is not a dependency of `duckdb-extension-fts` 1.5.5 (so not in our lock), and loading the file
-    directly also works where the home directory is read-only or missing (tested with HOME unset).
+    directly also works where the home directory is read-only or empty (tested: empty HOME, no network).
     """
     # LOAD takes no bound parameters; the path is ours (site-packages), quoted as a SQL literal.
     literal = "'" + str(fts_extension_file()).replace("'", "''") + "'"
