@@ -48,7 +48,8 @@ class Sandbox:
         self.graph = GraphService(self.state, self.auth, self.faults, self.rounds)
 
     def reset(self, **changes: Any) -> None:
-        """Rebuild the mailboxes (optionally with a new seed, size or profile); tokens stay valid."""
+        """Rebuild the mailboxes (optionally with a new seed, size or profile) and forget faults, the log,
+        delta rounds and sign-in choices. Issued tokens stay valid unless the seed (so the tenant) changes."""
         self.options = self.options.model_copy(update=changes)
         self.state.reset(self.options)
         if self.auth.tenant.id != self.state.tenant.id:
@@ -57,6 +58,8 @@ class Sandbox:
             )
             self.graph.auth = self.auth
         self.auth.tenant = self.state.tenant
+        self.auth.signin_user = None
+        self.auth.deny_next_signin = False
         self.faults.seed = self.options.seed
         self.faults.configure(FaultSettings.for_profile(self.options.profile))
         self.faults.clear()
