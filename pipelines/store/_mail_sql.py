@@ -318,6 +318,14 @@ NEWEST = """
     ORDER BY received_at DESC NULLS LAST, file_id DESC LIMIT ?
 """
 
+INTEGRITY = """
+    SELECT
+        (SELECT count(*) FROM (SELECT message_id FROM emails GROUP BY ALL HAVING count(*) > 1)),
+        (SELECT count(*) FROM (SELECT file_id FROM file_ids GROUP BY ALL HAVING count(*) > 1)),
+        (SELECT count(*) FROM emails
+         WHERE removed_at IS NULL AND NOT file_contents_deleted AND body_html IS NULL AND body_text IS NULL)
+"""
+
 HAS_SEARCH_INDEX = "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'fts_main_emails'"
 BUILD_SEARCH_INDEX = (
     "PRAGMA create_fts_index('emails', 'file_id', 'subject', 'from_name', 'from_address', 'body_text', "

@@ -336,6 +336,19 @@ class StoreCounts:
     folders: int
 
 
+@dataclass(frozen=True, slots=True)
+class Integrity:
+    """What the asset checks look at: duplicates (must be 0) and live emails without any body."""
+
+    duplicate_message_ids: int
+    duplicate_file_ids: int
+    live_without_body: int
+
+    @property
+    def ok(self) -> bool:
+        return not (self.duplicate_message_ids or self.duplicate_file_ids or self.live_without_body)
+
+
 OrderBy = Literal["created_at", "updated_at", "name", "last_sync", "file_size", "id"]
 
 

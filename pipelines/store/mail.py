@@ -32,6 +32,7 @@ from pipelines.store._mail_types import (
     FileQuery,
     FileRecord,
     FolderRow,
+    Integrity,
     KnownMessage,
     Page,
     PageResult,
@@ -411,6 +412,11 @@ class MailStore:
             attachments=attachments,
             folders=folders,
         )
+
+    def integrity(self) -> Integrity:
+        """Duplicate message ids or file ids (never expected), and live emails stored without a body."""
+        with self._read() as con:
+            return Integrity(*con.execute(sql.INTEGRITY).fetchone())
 
     def folders(self) -> list[FolderRow]:
         """The folders recorded for this mailbox, by path."""

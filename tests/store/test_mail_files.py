@@ -194,3 +194,15 @@ def test_forgetting_cursors_and_removing_messages_anywhere(store: MailStore) -> 
     assert store.remove_messages(["AAMk-00002"]) == ()
     assert store.forget_sync_state() == 1
     assert store.sync_states() == []
+
+
+def test_integrity_counts_what_the_asset_checks_need(filled: MailStore) -> None:
+    assert filled.integrity().ok
+    filled.start_round("inbox", FP)
+    filled.apply_page(Page("inbox", FP, upserts=[email(50, body_html=None, body_text=None)]))
+    report = filled.integrity()
+    assert (report.duplicate_message_ids, report.duplicate_file_ids, report.live_without_body) == (0, 0, 1)
+    assert not report.ok
+    with duckdb.connect(str(filled.path)) as con:
+        con.execute("INSERT INTO emails SELECT * FROM emails WHERE file_id = 1")
+    assert filled.integrity().duplicate_message_ids == 1
