@@ -1,4 +1,4 @@
-"""apply_page against a model: any sequence of pages, moves, removals and replays leaves what the model says."""
+"""apply_page against a model: any run of pages, moves, removals and replays leaves what the model says."""
 
 from pathlib import Path
 from tempfile import TemporaryDirectory
