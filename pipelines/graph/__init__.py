@@ -46,7 +46,6 @@ from pipelines.graph._folders import WELL_KNOWN_NAMES, FolderNode, FolderTree, j
 from pipelines.graph._models import (
     Attachment,
     Category,
-    EmailAddress,
     FollowupFlag,
     ItemBody,
     MailFolder,
@@ -73,7 +72,6 @@ __all__ = [
     "DeltaPage",
     "DeviceCode",
     "DeviceCodeSignIn",
-    "EmailAddress",
     "EncryptedTokenCache",
     "FolderNode",
     "FolderNotFoundError",

@@ -13,6 +13,7 @@ every request asks for immutable ids.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -31,6 +32,7 @@ from pipelines.graph._errors import (
     AttachmentTooLarge,
     BadRequestError,
     FolderNotFoundError,
+    GraphError,
     NotFoundError,
     TransientError,
 )
@@ -168,10 +170,57 @@ class Mailbox:
         params: dict[str, str] | None = None,
         prefer: tuple[str, ...] = (),
         page_size: PageSize | None = None,
+        sent: asyncio.Event | None = None,
     ) -> bytes:
         return await self._transport.fetch(
-            self._gate, "GET", path_or_link, params=params, prefer=prefer, page_size=page_size
+            self._gate, "GET", path_or_link, params=params, prefer=prefer, page_size=page_size, sent=sent
         )
+
+    async def _pages(
+        self,
+        link: str,
+        *,
+        params: dict[str, str] | None,
+        prefer: tuple[str, ...],
+        page_size: PageSize | None,
+    ) -> AsyncIterator[MessagePageBody]:
+        """Each page of a listing or delta round, reading one page ahead: the next page is requested before
+        this one is parsed, so that Graph builds it while we validate this one.
+
+        The next link is peeked from the raw bytes and checked against the parsed page; a wrong guess is
+        dropped and the right link fetched. A link that comes back unchanged stops the paging.
+        """
+
+        def fetch(
+            url: str, query: dict[str, str] | None, sent: asyncio.Event | None = None
+        ) -> asyncio.Task[bytes]:
+            request = self._get(url, params=query, prefer=prefer, page_size=page_size, sent=sent)
+            return asyncio.ensure_future(request)
+
+        pending: asyncio.Task[bytes] | None = fetch(link, params)
+        try:
+            while pending is not None:
+                body = await pending
+                guess = _peek_next_link(body)
+                pending = None
+                if guess and guess != link:
+                    sent = asyncio.Event()
+                    pending = fetch(guess, None, sent)
+                    await _until_sent(pending, sent)
+                page = MessagePageBody.model_validate_json(body)
+                if page.next_link is not None and page.next_link == link:
+                    raise TransientError(f"Graph returned the same next link again ({link}); stopping")
+                if page.next_link != guess:
+                    if pending is not None:
+                        pending.cancel()
+                    pending = fetch(page.next_link, None) if page.next_link else None
+                yield page
+                link = page.next_link or link
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, GraphError):
+                    await pending
 
     # Folders ---------------------------------------------------------------------------------------------
 
@@ -332,15 +381,8 @@ class Mailbox:
                 params["$filter"] = filter
             if orderby:
                 params["$orderby"] = orderby
-        while link is not None:
-            body = await self._get(link, params=params or None, prefer=prefer, page_size=page_size)
-            page = MessagePageBody.model_validate_json(body)
-            if page.next_link is not None and page.next_link == link:
-                raise TransientError(
-                    f"Graph returned the same next link again ({link}); stopping the listing"
-                )
+        async for page in self._pages(link, params=params or None, prefer=prefer, page_size=page_size):
             yield MessagePage(messages=page.value, next_link=page.next_link)
-            link, params = page.next_link, None
 
     async def get_message(
         self, message_id: str, *, select: Sequence[str] | None = None, body_type: BodyType | None = None
@@ -483,13 +525,9 @@ class Mailbox:
                 params["$select"] = ",".join(select)
             if filter:
                 params["$filter"] = filter
-        while True:
-            body = await self._get(link, params=params or None, prefer=prefer, page_size=size)
-            page = MessagePageBody.model_validate_json(body)
+        async for page in self._pages(link, params=params or None, prefer=prefer, page_size=size):
             if page.next_link is None and page.delta_link is None:
-                raise TransientError(f"a delta page came without a next or delta link ({link})")
-            if page.next_link is not None and page.next_link == link:
-                raise TransientError(f"Graph returned the same delta next link again ({link})")
+                raise TransientError(f"a delta page came without a next or delta link (after {link})")
             latest: dict[str, Message] = {}
             for item in page.value:
                 latest.pop(item.id, None)
@@ -500,9 +538,6 @@ class Mailbox:
                 next_link=page.next_link,
                 delta_link=page.delta_link if page.next_link is None else None,
             )
-            if page.next_link is None:
-                return
-            link, params = page.next_link, None
 
     # Attachments -----------------------------------------------------------------------------------------
 
@@ -570,6 +605,35 @@ class Mailbox:
                 raise
             os.replace(partial, dest)
             return SavedAttachment(path=dest, size=size, sha256=digest.hexdigest(), content_type=content_type)
+
+
+_NEXT_LINK = b'"@odata.nextLink":'
+
+
+async def _until_sent(request: asyncio.Task[bytes], sent: asyncio.Event) -> None:
+    """Wait until `request` is on the wire (or already answered, as in-process transports do at once)."""
+    written = asyncio.ensure_future(sent.wait())
+    try:
+        await asyncio.wait((request, written), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        written.cancel()
+
+
+def _peek_next_link(body: bytes) -> str | None:
+    """The page's top-level next link, read from the raw bytes without parsing the page (a guess that the
+    caller checks: JSON escapes every quote inside strings, so the key can only be a real key)."""
+    at = body.rfind(_NEXT_LINK)
+    if at < 0:
+        return None
+    start = body.find(b'"', at + len(_NEXT_LINK))
+    end = body.find(b'"', start + 1)
+    if start < 0 or end < 0:
+        return None
+    try:
+        link = orjson.loads(body[start : end + 1])
+    except orjson.JSONDecodeError:
+        return None
+    return link if isinstance(link, str) else None
 
 
 def _segment(graph_id: str) -> str:

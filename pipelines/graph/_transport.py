@@ -248,6 +248,15 @@ def error_for(
     return BadRequestError(text, **context)
 
 
+def _signal_when_written(sent: asyncio.Event) -> Callable[[str, dict], Awaitable[None]]:
+    # httpcore's trace extension reports each step of an exchange; the body written is the request gone.
+    async def trace(event: str, info: dict) -> None:
+        if event.endswith("send_request_body.complete"):
+            sent.set()
+
+    return trace
+
+
 async def _discard(response: httpx.Response | None) -> None:
     if response is not None:
         await response.aclose()
@@ -310,12 +319,13 @@ class Transport:
         slots: int = 1,
         cost: int = 1,
         page_size: PageSize | None = None,
+        sent: asyncio.Event | None = None,
         read: bool = False,
     ) -> AsyncIterator[httpx.Response]:
         """Send with retries and yield the successful response while it holds its slot(s).
 
         With `read`, the body is read (and a failure while reading retried) before the response is yielded;
-        without, the caller streams it.
+        without, the caller streams it. `sent` is set once a request has been written to the connection.
         """
         url = self.url(path_or_link)
         if params:
@@ -327,6 +337,7 @@ class Transport:
             "return-client-request-id": "true",
         }
         content = orjson.dumps(json) if json is not None else None
+        extensions = {"trace": _signal_when_written(sent)} if sent is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
         settings, stats = self.settings, self.stats
@@ -356,7 +367,9 @@ class Transport:
             failure: GraphError
             async with gate.slot(stats, slots=slots, cost=cost):
                 stats.requests += 1
-                request = self.http.build_request(method, url, headers=headers, content=content)
+                request = self.http.build_request(
+                    method, url, headers=headers, content=content, extensions=extensions
+                )
                 response = None
                 try:
                     response = await self.http.send(request, stream=True)

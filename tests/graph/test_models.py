@@ -56,7 +56,7 @@ def test_the_documented_message_reads_completely() -> None:
     assert message.id == "AAMkADhMGAAA="
     assert message.received_date_time == datetime(2018, 9, 9, 3, 15, 8, tzinfo=UTC)
     assert message.received_date_time.tzinfo is UTC
-    assert message.from_.email_address.address == "adelev@contoso.OnMicrosoft.com"
+    assert (message.from_.name, message.from_.address) == ("Adele Vance", "adelev@contoso.OnMicrosoft.com")
     assert [r.address for r in message.to_recipients] == ["AlexW@contoso.OnMicrosoft.com"]
     assert message.categories == ["Red category"]
     assert message.is_flagged
