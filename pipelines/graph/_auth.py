@@ -114,10 +114,9 @@ def _check(result: Mapping[str, Any] | None, who: str) -> Mapping[str, Any]:
     if "access_token" not in result:
         # error_description is Microsoft's AADSTS text: it names the problem, never a secret.
         error = result.get("error", "unknown_error")
-        description = (result.get("error_description") or "").splitlines()[0:1]
-        raise AuthError(
-            f"{who}: sign-in failed: {error}{': ' + description[0] if description else ''}", code=error
-        )
+        description = (result.get("error_description") or "").strip().split("\n", 1)[0]
+        detail = f": {description}" if description else ""
+        raise AuthError(f"{who}: sign-in failed: {error}{detail}", code=error)
     return result
 
 
@@ -308,11 +307,14 @@ class DeviceCodeSignIn:
         self._scopes = list(scopes or settings.scopes)
         self._app: msal.PublicClientApplication | None = None
 
-    def start(self) -> DeviceCode:
-        """Ask the authority for a device code."""
+    def _application(self) -> msal.PublicClientApplication:
         if self._app is None:
             self._app = _app(self._settings, self._cache.msal, public=True)
-        flow = self._app.initiate_device_flow(scopes=self._scopes)
+        return self._app
+
+    def start(self) -> DeviceCode:
+        """Ask the authority for a device code."""
+        flow = self._application().initiate_device_flow(scopes=self._scopes)
         if "user_code" not in flow:
             _check(flow, "device sign-in")
         return DeviceCode(
@@ -326,6 +328,5 @@ class DeviceCodeSignIn:
 
     def finish(self, code: DeviceCode) -> SignedIn:
         """Poll until the person has signed in, the code expired, or they declined (blocks)."""
-        assert self._app is not None, "start() first"
-        result = self._app.acquire_token_by_device_flow(dict(code.flow))
+        result = self._application().acquire_token_by_device_flow(dict(code.flow))
         return _signed_in(result, self._cache, public=True, who="device sign-in")

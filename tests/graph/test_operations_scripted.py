@@ -270,3 +270,14 @@ async def test_a_page_too_large_for_graph_is_asked_for_again_smaller(settings, c
         pages = [p async for p in client.me().delta("inbox", page_size=100)]
     assert sizes == ["100", "50", "25"]
     assert pages[0].last
+
+
+async def test_categories_come_from_the_master_list(settings, clock) -> None:
+    answer = {
+        "value": [{"id": "c1", "displayName": "Red category", "color": "preset0"}, {"displayName": "Team A"}]
+    }
+    client, seen = scripted_client(settings, lambda r: json_response(200, answer), clock=clock)
+    async with client:
+        categories = await client.user("adele@contoso.test").categories()
+    assert [(c.display_name, c.color) for c in categories] == [("Red category", "preset0"), ("Team A", None)]
+    assert seen.requests[0].url.path == "/v1.0/users/adele@contoso.test/outlook/masterCategories"
