@@ -215,6 +215,10 @@ async def test_attachments_metadata_and_content_of_each_kind(
         saved = await adele.save_attachment(message_id, item.id, tmp_path / "item.eml")
         assert saved.content_type.startswith("message/rfc822")
         assert b"Subject:" in saved.path.read_bytes()
+        event_message, event = await _attachment(adele, where, "Team offsite")
+        async with adele.open_attachment(event_message, event.id) as stream:
+            assert stream.content_type.startswith("text/calendar")
+            assert (b"".join([chunk async for chunk in stream.chunks()])).startswith(b"BEGIN:VCALENDAR")
         message_id, ics = by_name["Kickoff.ics"]
         async with adele.open_attachment(message_id, ics.id) as stream:
             content = b"".join([chunk async for chunk in stream.chunks()])
@@ -224,6 +228,11 @@ async def test_attachments_metadata_and_content_of_each_kind(
             await adele.save_attachment(message_id, reference.id, tmp_path / "ref")
         assert caught.value.status == 405
         assert not (tmp_path / "ref").exists()
+
+
+async def _attachment(adele, where: dict[str, str], name: str):
+    message_id = where[name]
+    return message_id, next(a for a in await adele.list_attachments(message_id) if a.name == name)
 
 
 async def test_a_large_attachment_streams_in_bounded_memory(

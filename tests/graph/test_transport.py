@@ -4,6 +4,7 @@ mapping, per-mailbox concurrency, pauses and the request budget."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -399,3 +400,22 @@ async def test_a_cancelled_waiter_gives_its_place_back() -> None:
     slots.give(1)
     slots.give(3)
     await asyncio.wait_for(slots.take(4), timeout=1)
+
+
+async def test_failures_are_logged_with_both_request_ids_and_never_the_token(settings, clock, caplog) -> None:
+    handler = sequence(
+        graph_error(503, "serviceNotAvailable", retry_after="1"), graph_error(404, "ErrorItemNotFound")
+    )
+    client, seen = scripted_client(settings, handler, clock=clock)
+    with caplog.at_level(logging.INFO, logger="pipelines.graph"):
+        async with client:
+            with pytest.raises(NotFoundError):
+                await client.me().get_message("AAMk-1")
+    client_request_id = seen.requests[0].headers["client-request-id"]
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2
+    assert "req-503-serviceNotAvailable" in lines[0]
+    assert "retry 1/4" in lines[0]
+    assert "req-404-ErrorItemNotFound" in lines[1]
+    assert all(client_request_id in line for line in lines)
+    assert not any("token-1" in line for line in lines)
