@@ -340,127 +340,127 @@ class Transport:
         extensions = {"trace": _signal_when_written(sent)} if sent is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
-        settings, stats = self.settings, self.stats
         rejected: str | None = None
         refused: GraphError | None = None
         attempt = 0
         while True:
             attempt += 1
-            try:
-                token = await self.auth.token(rejected=rejected)
-            except AuthError as error:
-                if refused is None or error.status is not None:
-                    raise
-                # Keep what Graph said about the refused token beside why no other token came.
-                raise AuthError(
-                    f"{error.message} (after {refused.message})",
-                    status=refused.status,
-                    code=refused.code,
-                    request_id=refused.request_id,
-                    client_request_id=refused.client_request_id,
-                ) from error
+            token = await self._token(rejected, refused)
             headers["Authorization"] = f"Bearer {token}"
             paging = (f"odata.maxpagesize={page_size.size}",) if page_size else ()
             headers["Prefer"] = ", ".join((_IMMUTABLE_IDS, *prefer, *paging))
             if attempt > 1:
                 headers["Retry-Attempt"] = str(attempt - 1)
-            failure: GraphError
-            async with gate.slot(stats, slots=slots, cost=cost):
-                stats.requests += 1
+            async with gate.slot(self.stats, slots=slots, cost=cost):
                 request = self.http.build_request(
                     method, url, headers=headers, content=content, extensions=extensions
                 )
-                response = None
-                try:
-                    response = await self.http.send(request, stream=True)
-                    if read and response.status_code < 400:
-                        # Read inside the retry loop: a connection dropped mid-body is retried like any other.
-                        await response.aread()
-                except httpx.TimeoutException as exc:
-                    failure = TransientError(
-                        f"{what}: timed out ({type(exc).__name__})", client_request_id=client_request_id
-                    )
-                    response = await _discard(response)
-                except httpx.TransportError as exc:
-                    failure = TransientError(
-                        f"{what}: connection failed ({type(exc).__name__}: {exc})",
-                        client_request_id=client_request_id,
-                    )
-                    response = await _discard(response)
-                if response is not None:
-                    stats.by_status[response.status_code] = stats.by_status.get(response.status_code, 0) + 1
-                    if response.status_code < 400:
-                        try:
-                            yield response
-                        finally:
-                            await response.aclose()
-                        return
+                outcome = await self._send_once(request, read=read, what=what, request_id=client_request_id)
+                if isinstance(outcome, httpx.Response):
                     try:
-                        body = await response.aread()
-                    except httpx.TransportError:
-                        body = b""
+                        yield outcome
                     finally:
-                        await response.aclose()
-                    failure = error_for(
-                        response.status_code,
-                        body,
-                        response.headers,
-                        what=what,
-                        client_request_id=client_request_id,
-                    )
-            status = failure.status
-            if status == 401 and rejected is None:
+                        await outcome.aclose()
+                    return
+            failure, retry_after = outcome
+            if failure.status == 401 and rejected is None:
                 rejected, refused = token, failure
-                attempt -= 1
-                stats.token_refreshes += 1
+                attempt -= 1  # a fresh token is not a retry
+                self.stats.token_refreshes += 1
                 log.info("%s: 401, asking %s for a fresh token", what, self.auth.name)
                 continue
-            if status == 401:
-                raise AuthError(
-                    f"{self.auth.name}: Graph refused a freshly acquired token "
-                    f"({failure.code or 'HTTP 401'}); the connection must sign in again or its permissions "
-                    "changed",
-                    status=401,
-                    code=failure.code,
-                    request_id=failure.request_id,
-                    client_request_id=failure.client_request_id,
-                ) from failure
-            if status is not None and status not in RETRYABLE_STATUSES:
-                # Missing items and expired delta links are answers the caller handles, not incidents.
-                log.log(logging.INFO if status in (404, 410) else logging.WARNING, "%s", failure)
-                raise failure
-            headers_seen = response.headers if response is not None else None
-            wait = self._wait_after(response_headers=headers_seen, attempt=attempt)
-            if status == 429:
-                stats.throttled += 1
-                if wait > settings.max_retry_after_s:
-                    raise ThrottledError(
-                        f"{what}: Graph asks to wait {wait:.0f} s, longer than max_retry_after_s "
-                        f"({settings.max_retry_after_s:.0f} s); try this mailbox later",
-                        retry_after=wait,
-                        status=429,
-                        code=failure.code,
-                        request_id=failure.request_id,
-                        client_request_id=failure.client_request_id,
-                    )
-            if attempt >= settings.max_attempts:
-                log.warning("%s (gave up after %d tries)", failure, attempt)
-                raise failure
-            if status == 504 and page_size is not None:
+            wait = self._wait_before_retry(failure, retry_after, attempt, what)
+            if failure.status == 504 and page_size is not None:
                 page_size.shrink()
-            stats.retries += 1
-            log.info("%s; retry %d/%d in %.2f s", failure, attempt, settings.max_attempts - 1, wait)
-            if status == 429:
+            if failure.status == 429:
                 # Throttling is per mailbox: hold every request to it, not only this one.
                 gate.pause(wait)
             else:
-                stats.waited_s += wait
+                self.stats.waited_s += wait
                 await self.clock.sleep(wait)
 
-    def _wait_after(self, *, response_headers: httpx.Headers | None, attempt: int) -> float:
-        retry_after = None
-        if response_headers is not None:
-            retry_after = parse_retry_after(response_headers.get("retry-after"), now=self.clock.wall())
+    async def _token(self, rejected: str | None, refused: GraphError | None) -> str:
+        try:
+            return await self.auth.token(rejected=rejected)
+        except AuthError as error:
+            if refused is None or error.status is not None:
+                raise
+            # Keep what Graph said about the refused token beside why no other token came.
+            raise AuthError(
+                f"{error.message} (after {refused.message})",
+                status=refused.status,
+                code=refused.code,
+                request_id=refused.request_id,
+                client_request_id=refused.client_request_id,
+            ) from error
+
+    async def _send_once(
+        self, request: httpx.Request, *, read: bool, what: str, request_id: str
+    ) -> httpx.Response | tuple[GraphError, float | None]:
+        """One try: the successful response (still open), or what went wrong and Graph's Retry-After."""
+        self.stats.requests += 1
+        response = None
+        try:
+            response = await self.http.send(request, stream=True)
+            if read and response.status_code < 400:
+                # Read inside the retry loop: a connection dropped mid-body is retried like any other.
+                await response.aread()
+        except httpx.TransportError as exc:
+            await _discard(response)
+            kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+            return TransientError(
+                f"{what}: {kind} ({type(exc).__name__})", client_request_id=request_id
+            ), None
+        status = response.status_code
+        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+        if status < 400:
+            return response
+        try:
+            body = await response.aread()
+        except httpx.TransportError:
+            body = b""
+        finally:
+            await response.aclose()
+        failure = error_for(status, body, response.headers, what=what, client_request_id=request_id)
+        return failure, parse_retry_after(response.headers.get("retry-after"), now=self.clock.wall())
+
+    def _wait_before_retry(
+        self, failure: GraphError, retry_after: float | None, attempt: int, what: str
+    ) -> float:
+        """How long to wait before the next try, or raise `failure` (or a clearer error) if none is due."""
+        settings, status = self.settings, failure.status
+        if status == 401:
+            raise AuthError(
+                f"{self.auth.name}: Graph refused a freshly acquired token ({failure.code or 'HTTP 401'}); "
+                "the connection must sign in again or its permissions changed",
+                status=401,
+                code=failure.code,
+                request_id=failure.request_id,
+                client_request_id=failure.client_request_id,
+            ) from failure
+        if status is not None and status not in RETRYABLE_STATUSES:
+            # Missing items and expired delta links are answers the caller handles, not incidents.
+            log.log(logging.INFO if status in (404, 410) else logging.WARNING, "%s", failure)
+            raise failure
         if retry_after is not None:
-            return retry_after + RETRY_AFTER_MARGIN_S
-        return backoff(attempt, base=self.settings.backoff_base_s, cap=self.settings.backoff_cap_s)
+            wait = retry_after + RETRY_AFTER_MARGIN_S
+        else:
+            wait = backoff(attempt, base=settings.backoff_base_s, cap=settings.backoff_cap_s)
+        if status == 429:
+            self.stats.throttled += 1
+            if wait > settings.max_retry_after_s:
+                raise ThrottledError(
+                    f"{what}: Graph asks to wait {wait:.0f} s, longer than max_retry_after_s "
+                    f"({settings.max_retry_after_s:.0f} s); try this mailbox later",
+                    retry_after=wait,
+                    status=429,
+                    code=failure.code,
+                    request_id=failure.request_id,
+                    client_request_id=failure.client_request_id,
+                )
+        if attempt >= settings.max_attempts:
+            log.warning("%s (gave up after %d tries)", failure, attempt)
+            raise failure
+        self.stats.retries += 1
+        log.info("%s; retry %d/%d in %.2f s", failure, attempt, settings.max_attempts - 1, wait)
+        return wait
