@@ -9,6 +9,7 @@ attachments and $batch, with pydantic models of Graph's JSON. Everything callers
             ...
 """
 
+from pipelines.graph._attachments import AttachmentStream, SavedAttachment
 from pipelines.graph._auth import (
     APP_ONLY_SCOPES,
     AuthCodeSignIn,
@@ -21,15 +22,7 @@ from pipelines.graph._auth import (
     TokenProvider,
 )
 from pipelines.graph._cache import KEY_VARIABLE, EncryptedTokenCache
-from pipelines.graph._client import (
-    BATCH_LIMIT,
-    AttachmentStream,
-    DeltaPage,
-    GraphClient,
-    Mailbox,
-    MessagePage,
-    SavedAttachment,
-)
+from pipelines.graph._client import GraphClient
 from pipelines.graph._errors import (
     AttachmentTooLarge,
     AuthError,
@@ -43,6 +36,7 @@ from pipelines.graph._errors import (
     TransientError,
 )
 from pipelines.graph._folders import WELL_KNOWN_NAMES, FolderNode, FolderTree, join_path, split_path
+from pipelines.graph._mailbox import BATCH_LIMIT, Mailbox
 from pipelines.graph._models import (
     Attachment,
     Category,
@@ -52,6 +46,7 @@ from pipelines.graph._models import (
     Message,
     Recipient,
 )
+from pipelines.graph._pages import DeltaPage, MessagePage
 from pipelines.graph._settings import GraphSettings
 from pipelines.graph._transport import Stats
 

@@ -281,3 +281,22 @@ async def test_categories_come_from_the_master_list(settings, clock) -> None:
         categories = await client.user("adele@contoso.test").categories()
     assert [(c.display_name, c.color) for c in categories] == [("Red category", "preset0"), ("Team A", None)]
     assert seen.requests[0].url.path == "/v1.0/users/adele@contoso.test/outlook/masterCategories"
+
+
+@pytest.mark.parametrize(
+    ("page", "link"),
+    [
+        (
+            {"value": [], "@odata.nextLink": "https://g/v1.0/me/messages?$skip=10"},
+            "https://g/v1.0/me/messages?$skip=10",
+        ),
+        ({"@odata.nextLink": "https://g/a?x=%22", "value": [{"id": "a"}]}, "https://g/a?x=%22"),
+        ({"value": [{"id": "a", "subject": '"@odata.nextLink":"https://evil/"'}]}, None),
+        ({"value": [{"id": "a", "attachments@odata.nextLink": "https://g/att"}]}, None),
+        ({"value": [], "@odata.deltaLink": "https://g/delta?$deltatoken=1"}, None),
+    ],
+)
+def test_the_next_link_is_peeked_only_from_a_real_key(page, link) -> None:
+    from pipelines.graph._pages import _peek_next_link
+
+    assert _peek_next_link(orjson.dumps(page)) == link
