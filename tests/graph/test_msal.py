@@ -193,3 +193,20 @@ def test_mailroom_connect_says_what_is_wrong_with_its_settings(tmp_path) -> None
     assert "graph_url" in result.stderr
     assert "https" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_mailroom_connect_without_a_key_says_how_to_make_one(tmp_path) -> None:
+    mailroom = str(Path(sys.executable).parent / "mailroom")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    result = subprocess.run(
+        [mailroom, "connect", "--cache", str(tmp_path / "c"), "--client-id", "x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"{KEY_VARIABLE} is not set" in result.stderr
+    assert "Fernet.generate_key()" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "c").exists()
