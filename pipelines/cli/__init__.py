@@ -2,6 +2,7 @@
 
 import typer
 
+from pipelines.cli import api as api_cli
 from pipelines.cli import connect, demo
 from pipelines.cli import filter as filter_cli
 from pipelines.cli import sandbox as sandbox_cli
@@ -30,6 +31,7 @@ def version() -> None:
 
 
 app.add_typer(connect.app)
+app.add_typer(api_cli.app)
 app.add_typer(filter_cli.app)
 app.add_typer(demo.app)
 app.add_typer(sandbox_cli.app, name="sandbox")

@@ -1,0 +1,107 @@
+"""Who is calling: Carbon's two auth forms, as FastAPI dependencies.
+
+- Org-scoped routes take `authorization: Bearer <api key>` only.
+- User-scoped routes take `authorization: Token <access token>`, or `Bearer <api key>` with a `customer-id`
+  header. A client configured with both sends two `authorization` lines (Token first); every line is
+  tried, so either order works. A customer named by `customer-id` is created on first sight, as in Carbon.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from pipelines.api._context import ApiContext
+from pipelines.api._errors import InvalidInput, Unauthorized
+from pipelines.api._models import MAX_CUSTOMER_ID
+from pipelines.store import Customer
+
+# Declared for the OpenAPI document (and so /docs can send them); the values are read from the request,
+# because Starlette's single-value lookup would see only the first of two `authorization` lines.
+_authorization = APIKeyHeader(
+    name="authorization",
+    scheme_name="authorization",
+    description="`Bearer <api key>` (org and user routes) or `Token <access token>` (user routes)",
+    auto_error=False,
+)
+_customer_id = APIKeyHeader(
+    name="customer-id",
+    scheme_name="customerId",
+    description="Your id for the end user; needed with `Bearer <api key>` on user routes",
+    auto_error=False,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrgCaller:
+    organization_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerCaller:
+    organization_id: int
+    customer: Customer
+
+
+def context(request: Request) -> ApiContext:
+    return request.app.state.context
+
+
+def _credentials(request: Request) -> list[tuple[str, str]]:
+    found = []
+    for value in request.headers.getlist("authorization"):
+        scheme, _, credential = value.strip().partition(" ")
+        if credential.strip():
+            found.append((scheme.lower(), credential.strip()))
+    return found
+
+
+def check_customer_id(value: str, loc: tuple[str | int, ...]) -> str:
+    """A usable customer id: non-empty text of at most 256 characters without control characters."""
+    if not value.strip():
+        raise InvalidInput("customer id must not be empty", loc=loc)
+    if len(value) > MAX_CUSTOMER_ID:
+        raise InvalidInput(f"customer id is longer than {MAX_CUSTOMER_ID} characters", loc=loc)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInput("customer id must not contain control characters", loc=loc)
+    return value
+
+
+def org_caller(request: Request, _: Annotated[str | None, Depends(_authorization)] = None) -> OrgCaller:
+    ctx = context(request)
+    for scheme, credential in _credentials(request):
+        if scheme == "bearer" and (key := ctx.api_key(credential)) is not None:
+            return OrgCaller(key.organization_id)
+    raise Unauthorized("this route needs `authorization: Bearer <api key>` with a live API key")
+
+
+def customer_caller(
+    request: Request,
+    _a: Annotated[str | None, Depends(_authorization)] = None,
+    _c: Annotated[str | None, Depends(_customer_id)] = None,
+) -> CustomerCaller:
+    ctx = context(request)
+    for scheme, credential in _credentials(request):
+        if scheme == "token":
+            customer = ctx.control.authenticate_access_token(credential)
+            if customer is not None:
+                return CustomerCaller(customer.organization_id, customer)
+        elif scheme == "bearer" and (key := ctx.api_key(credential)) is not None:
+            customer_id = request.headers.get("customer-id")
+            if customer_id is None:
+                raise Unauthorized("with `Bearer <api key>`, this route also needs a `customer-id` header")
+            check_customer_id(customer_id, ("header", "customer-id"))
+            customer = ctx.control.customer(customer_id, organization_id=key.organization_id)
+            if customer is None:
+                (customer,) = ctx.control.update_customers([customer_id], organization_id=key.organization_id)
+            return CustomerCaller(key.organization_id, customer)
+    raise Unauthorized(
+        "this route needs `authorization: Token <access token>`, or `authorization: Bearer <api key>` "
+        "with a `customer-id` header; none given was valid"
+    )
+
+
+Org = Annotated[OrgCaller, Depends(org_caller)]
+Caller = Annotated[CustomerCaller, Depends(customer_caller)]
+Context = Annotated[ApiContext, Depends(context)]

@@ -1,0 +1,48 @@
+"""The API's own settings (`MAILROOM_API_*`); the stores and Graph read theirs from the environment too."""
+
+from pydantic import Field, HttpUrl, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """Where the API listens, how it is reached from outside, and its limits.
+
+    `public_url` is the base that browsers and clients use: Microsoft redirects to
+    `<public_url>/integrations/outlook` after sign-in (register exactly that as the app's redirect URI),
+    and file links point at `<public_url>/files/...`. Behind a proxy set it to the proxy's https URL.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MAILROOM_API_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address to bind (loopback unless a proxy needs otherwise)")
+    port: int = Field(8000, ge=0, le=65535)
+    public_url: HttpUrl | None = Field(None, description="Default: http://<host>:<port>")
+    max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413")
+    access_token_ttl_s: int = Field(3600, ge=60, le=24 * 3600)
+    read_lock_timeout_s: float = Field(
+        10.0, gt=0, description="How long a read waits for a sync run to release a mail store"
+    )
+    auth_cache_s: float = Field(
+        5.0, ge=0, description="How long a checked API key is trusted in memory (a revoke takes this long)"
+    )
+    deliver_webhooks: bool = Field(True, description="Run the webhook deliverer inside the API process")
+    webhook_poll_s: float = Field(1.0, gt=0)
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_retry_delays_s: tuple[float, ...] = Field(
+        (10.0, 60.0, 300.0), description="Waits before each retry; Carbon retries 3 times"
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_path(cls, url: HttpUrl | None) -> HttpUrl | None:
+        if url is not None and (url.query or url.fragment):
+            raise ValueError("public_url must not have a query or a fragment")
+        return url
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL without a trailing slash."""
+        if self.public_url is not None:
+            return str(self.public_url).rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,162 @@
+"""Users (Carbon's organization users, Mailroom's customers) and their short-lived access tokens.
+
+`/update_users` is how client apps switch Outlook auto-sync on (`auto_sync_enabled_sources`) and pick its
+interval; the settings land in the control store at once and a request per customer tells the Dagster
+sensor to add the customer's partition.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from pipelines.api._auth import Caller, Context, Org, check_customer_id
+from pipelines.api._context import ApiContext
+from pipelines.api._errors import NotFound
+from pipelines.api._models import (
+    DeleteUsersInput,
+    GenericSuccessResponse,
+    ListUsersRequest,
+    TokenResponse,
+    UpdateUsersInput,
+    UserListResponse,
+    UserRequestContent,
+    UserResponse,
+)
+from pipelines.store import Customer, CustomerUpdate, StoreCounts
+from pipelines.store._api_support import record_requests
+
+router = APIRouter(tags=["Users"])
+
+_LIMITS = ("max_files", "max_files_per_upload", "max_characters", "max_characters_per_file",
+           "max_characters_per_upload")  # fmt: skip
+
+
+def _listed(customer: Customer) -> dict[str, Any]:
+    sources = customer.auto_sync_sources
+    return {
+        "id": customer.id,
+        "organization_id": customer.organization_id,
+        "organization_supplied_user_id": customer.customer_id,
+        "created_at": customer.created_at,
+        "updated_at": customer.updated_at,
+        "deleted_at": customer.deleted_at,
+        "enabled_features": None,
+        "custom_limits": {
+            name: getattr(customer, name) for name in _LIMITS if getattr(customer, name) is not None
+        },
+        "auto_sync_enabled_sources": ["ALL"] if sources == "ALL" else list(sources),
+    }
+
+
+def _user(ctx: ApiContext, customer: Customer) -> dict[str, Any]:
+    counts = ctx.read_mail(customer.customer_id, lambda store: store.counts(), None)
+    live = 0 if counts is None else counts.emails - counts.removed
+    characters = 0 if counts is None else counts.text_characters
+    attachments = 0 if counts is None else counts.attachments
+    return _listed(customer) | {
+        "num_files_synced": live,
+        "num_characters_synced": characters,
+        "num_tokens_synced": 0,  # Mailroom does not tokenize
+        "aggregate_file_size": {},
+        "aggregate_num_characters": {"OUTLOOK": characters},
+        "aggregate_num_tokens": {},
+        "aggregate_num_embeddings": {},
+        "aggregate_num_files_by_source": {"OUTLOOK": live + attachments},
+        "aggregate_num_files_by_file_format": _by_format(counts, live),
+        "unique_file_tags": [],
+        "connector_settings": {
+            "interval_hours": customer.interval_minutes / 60,
+            "default_folder": customer.default_folder,
+        },
+    }
+
+
+def _by_format(counts: StoreCounts | None, live: int) -> dict[str, int]:
+    return {} if counts is None else {"OUTLOOK": live, "ATTACHMENTS": counts.attachments}
+
+
+@router.post("/update_users", response_model=GenericSuccessResponse)
+def update_users(body: UpdateUsersInput, ctx: Context, org: Org) -> dict[str, bool]:
+    """Create the customers named (up to 100) and change the settings given; others stay as they were."""
+    for index, customer_id in enumerate(body.customer_ids):
+        check_customer_id(customer_id, ("body", "customer_ids", index))
+    given = {name for name in body.model_fields_set if getattr(body, name) is not None}
+    changes: dict[str, Any] = {name: getattr(body, name) for name in _LIMITS if name in given}
+    if "auto_sync_enabled_sources" in given:
+        changes["auto_sync_sources"] = body.auto_sync_enabled_sources
+    if "auto_sync_interval" in given:
+        hours = body.auto_sync_interval
+        changes["auto_sync_interval_minutes"] = None if hours == -1 else hours * 60  # type: ignore[operator]
+    customers = ctx.control.update_customers(
+        body.customer_ids, CustomerUpdate(**changes), organization_id=org.organization_id
+    )
+    payload = {
+        "auto_sync_enabled_sources": body.auto_sync_enabled_sources,
+        "auto_sync_interval": body.auto_sync_interval,
+    }
+    record_requests(
+        ctx.control,
+        "update_users",
+        [(customer.customer_id, payload) for customer in customers],
+        organization_id=org.organization_id,
+    )
+    return {"success": True}
+
+
+@router.post("/list_users", response_model=UserListResponse)
+def list_users(ctx: Context, org: Org, body: ListUsersRequest | None = None) -> dict[str, Any]:
+    """The organization's live customers, paged."""
+    body = body or ListUsersRequest()
+    customers, total = ctx.control.list_customers(
+        organization_id=org.organization_id,
+        customer_ids=body.filters.customer_ids or None,
+        pks=body.filters.carbon_user_ids or None,
+        order_by=body.order_by,
+        descending=body.order_dir == "desc",
+        limit=body.pagination.limit,
+        offset=body.pagination.offset,
+    )
+    users = [_listed(c) for c in customers if c.id >= body.pagination.starting_id]
+    return {"users": users, "count": total if body.include_count else None}
+
+
+@router.post("/user", response_model=UserResponse)
+def get_user(body: UserRequestContent, ctx: Context, org: Org) -> dict[str, Any]:
+    """One customer with what Mailroom holds for it."""
+    customer = ctx.control.customer(body.customer_id, organization_id=org.organization_id)
+    if customer is None:
+        raise NotFound(f"no user {body.customer_id!r} in this organization")
+    return _user(ctx, customer)
+
+
+@router.get("/whoami", response_model=UserResponse)
+def whoami(ctx: Context, caller: Caller) -> dict[str, Any]:
+    """The calling customer."""
+    return _user(ctx, caller.customer)
+
+
+@router.post("/delete_users", response_model=GenericSuccessResponse)
+def delete_users(body: DeleteUsersInput, ctx: Context, org: Org) -> dict[str, bool]:
+    """Hide the customers at once and revoke their tokens; a Dagster run deletes their data."""
+    pks = ctx.control.mark_customers_deleted(body.customer_ids, organization_id=org.organization_id)
+    deleted = [ctx.control.customer_by_pk(pk) for pk in pks]
+    for pk in pks:
+        ctx.control.revoke_access_tokens(pk)
+    record_requests(
+        ctx.control,
+        "delete_users",
+        [(c.customer_id, {"customer_pk": c.id}) for c in deleted if c is not None],
+        organization_id=org.organization_id,
+    )
+    return {"success": True}
+
+
+@router.get("/auth/v1/access_token", response_model=TokenResponse, tags=["Auth"])
+def access_token(ctx: Context, caller: Caller) -> dict[str, str]:
+    """A short-lived token for the customer, for `authorization: Token <access_token>` (e.g. a browser)."""
+    from datetime import timedelta
+
+    issued = ctx.control.issue_access_token(
+        caller.customer.id, ttl=timedelta(seconds=ctx.settings.access_token_ttl_s)
+    )
+    return {"access_token": issued.access_token, "refresh_token": issued.refresh_token}

@@ -1,0 +1,98 @@
+"""`mailroom api` serves the Carbon-compatible HTTP API; `mailroom api-keys create|list|revoke` keeps keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=False, add_completion=False)
+keys = typer.Typer(
+    name="api-keys", help="Create, list and revoke API keys (stored as hashes).", no_args_is_help=True
+)
+app.add_typer(keys, name="api-keys")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"mailroom: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _problems(error) -> str:  # a pydantic ValidationError, imported lazily
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()
+    )
+
+
+@app.command("api")
+def api(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind [env MAILROOM_API_HOST; 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port; 0 picks a free one [env MAILROOM_API_PORT; 8000]")
+    ] = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="Base URL clients and browsers use [env MAILROOM_API_PUBLIC_URL]")
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Announce {url, pid} as one JSON line")] = False,
+) -> None:
+    """Serve the HTTP API (Carbon's routes for Outlook, docs at /docs) and deliver webhooks."""
+    from pydantic import ValidationError
+
+    from pipelines.api import ApiSettings, serve
+
+    overrides = {"host": host, "port": port, "public_url": public_url}
+    try:
+        settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
+        serve(settings, announce_json=json)
+    except ValidationError as error:
+        raise _fail(_problems(error)) from None
+    except (RuntimeError, OSError) as error:
+        raise _fail(str(error)) from None
+
+
+def serve_app() -> None:
+    """`python -m pipelines.api`: the `api` command alone."""
+    single = typer.Typer(add_completion=False)
+    single.command()(api)
+    single()
+
+
+def _control():
+    from pipelines.store import StoreSettings
+
+    return StoreSettings().control_store()
+
+
+@keys.command("create")
+def create(name: Annotated[str, typer.Argument(help="What the key is for, to tell keys apart")]) -> None:
+    """Create a key and print it once (only its hash is kept)."""
+    key, plain = _control().create_api_key(name)
+    typer.echo(plain)
+    typer.echo(f"Created API key {key.id} ({name}). Keep it now: it cannot be shown again.", err=True)
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """The organization's keys: id, name, first characters, created, last used, revoked."""
+    found = _control().api_keys()
+    if not found:
+        typer.echo("No API keys yet; create one with `mailroom api-keys create NAME`.")
+    for key in found:
+        used = key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never"
+        state = f"revoked {key.revoked_at.isoformat(timespec='seconds')}" if key.revoked_at else "live"
+        typer.echo(
+            f"{key.id}\t{key.name}\t{key.prefix}…\tcreated {key.created_at.isoformat(timespec='seconds')}"
+            f"\tused {used}\t{state}"
+        )
+
+
+@keys.command("revoke")
+def revoke(
+    key_id: Annotated[int, typer.Argument(help="The key's id, from `mailroom api-keys list`")],
+) -> None:
+    """Revoke a key; requests with it are refused from then on."""
+    if not _control().revoke_api_key(key_id):
+        raise _fail(f"no live API key {key_id}")
+    typer.echo(f"Revoked API key {key_id}.")
