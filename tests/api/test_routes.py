@@ -155,7 +155,7 @@ def test_update_users_applies_settings_and_records_requests(
             "auto_sync_enabled_sources": ["OUTLOOK"],
             "auto_sync_interval": 6,
             "max_files": 500,
-        },  # fmt: skip
+        },
     )
     assert response.json() == {"success": True}
     stored = control.customer(customer)
@@ -190,7 +190,7 @@ def test_list_users_pages_and_filters(client: httpx.Client, customer: str) -> No
             "include_count": True,
             "order_by": "created_at",
             "order_dir": "asc",
-        },  # fmt: skip
+        },
     ).json()
     assert listed["count"] == 5
     assert [u["organization_supplied_user_id"] for u in listed["users"]] == ids[:2]
