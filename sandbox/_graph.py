@@ -11,6 +11,7 @@ throttling as top-level ones. Supported, for ``/me/...`` and ``/users/{id or UPN
     GET   .../messages                                     GET|PATCH|DELETE .../messages/{m}
     POST  .../messages/{m}/move                            GET .../messages/{m}/$value
     GET   .../messages/{m}/attachments[/{a}[/$value]]      POST /$batch
+    GET   .../outlook/masterCategories
 
 Query options: $select, $top (1-1000; 10 by default), $skip (in next links), $filter, $orderby (Graph's
 InefficientFilter rule), $search (KQL; not with $filter or $orderby), $count, $expand=attachments.
@@ -29,7 +30,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import orjson
 
@@ -56,6 +57,8 @@ JSON_TYPE = (
 MAX_TOP = 1000
 SEARCH_CAP = 1000
 BATCH_LIMIT = 20
+# Outlook's preset category names, present in every mailbox's master list.
+PRESET_CATEGORIES = ("Blue category", "Green category", "Orange category", "Purple category", "Red category")
 READ = frozenset({"Mail.Read", "Mail.ReadWrite"})
 WRITE = frozenset({"Mail.ReadWrite"})
 USER_READ = frozenset({"User.Read", "User.Read.All", "User.ReadBasic.All", "Directory.Read.All"})
@@ -318,6 +321,8 @@ class GraphService:
             if len(rest) == 1:
                 return self._r(method, template + "/messages", ref, [None], self.list_messages)
             return self._message_route(method, template, ref, rest[1:], low[1:], None)
+        if low == ["outlook", "mastercategories"]:
+            return self._r(method, template + "/outlook/masterCategories", ref, [], self.master_categories)
         raise self._unknown(rest[0])
 
     def _message_route(
@@ -432,6 +437,24 @@ class GraphService:
                 "userPrincipalName": user.upn,
                 "preferredLanguage": user.locale,
             },
+        )
+
+    def master_categories(self, req: GraphRequest, mb: Mailbox) -> GraphResponse:
+        """The mailbox's category list: Outlook's presets plus every category a message carries."""
+        names = dict.fromkeys(PRESET_CATEGORIES)
+        for msg in mb.messages.values():
+            names.update(dict.fromkeys(msg.categories))
+        ordered = sorted(names, key=str.casefold)
+        value = [
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{mb.user.id}/category/{name.casefold()}")),
+                "displayName": name,
+                "color": f"preset{i % 25}",
+            }
+            for i, name in enumerate(ordered)
+        ]
+        return json_response(
+            200, {"@odata.context": self._context(req, mb, "/outlook/masterCategories"), "value": value}
         )
 
     def folder(self, mb: Mailbox, key: str) -> Folder:
@@ -945,6 +968,8 @@ class GraphService:
     def _inner_request(self, outer: GraphRequest, item: dict[str, Any], parent: str) -> GraphRequest:
         url = item["url"] if item["url"].startswith("/") else "/" + item["url"]
         path, _, query = url.partition("?")
+        # Top-level paths arrive percent-decoded from the ASGI server; inner URLs are decoded the same way.
+        path = unquote(path)
         headers = {k: v for k, v in outer.headers.items() if k in {"authorization", "prefer"}}
         headers.update({str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()})
         body = item.get("body")

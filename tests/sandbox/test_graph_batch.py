@@ -1,6 +1,7 @@
 """$batch over HTTPS: limits, dependsOn and 424, relative urls, inner requests throttled on their own."""
 
 import base64
+from urllib.parse import quote
 
 import httpx
 
@@ -68,3 +69,12 @@ def test_inner_requests_count_against_mailbox_concurrency(
     counters = sandbox_admin.counters(ADELE)
     assert counters["max_in_flight"] == 5  # four admitted, and the fifth that found them busy
     assert counters["throttled"] == 6
+
+
+def test_inner_urls_are_percent_decoded_like_top_level_ones(graph: httpx.Client) -> None:
+    message = graph.get(f"/users/{ADELE}/messages", params={"$top": 1}).json()["value"][0]
+    encoded = quote(message["id"], safe="")
+    requests = [{"id": "1", "method": "GET", "url": f"/users/{ADELE}/messages/{encoded}?$select=subject"}]
+    answer = graph.post("/$batch", json={"requests": requests}).json()["responses"][0]
+    assert answer["status"] == 200, answer
+    assert answer["body"]["subject"] == message["subject"]

@@ -88,3 +88,15 @@ def test_unknown_folder_and_malformed_id(graph: httpx.Client, fresh_sandbox: San
     assert foreign.json()["error"]["code"] == "ErrorItemNotFound"
     with graph_client(fresh_sandbox, "x.y.z") as bad:
         assert bad.get(f"/users/{ADELE}/mailFolders").status_code == 401
+
+
+def test_master_categories_hold_the_presets_and_every_category_in_use(
+    graph: httpx.Client, sandbox_admin: AdminClient
+) -> None:
+    listed = graph.get(f"/users/{ADELE}/outlook/masterCategories").json()["value"]
+    names = [c["displayName"] for c in listed]
+    in_use = {c for m in sandbox_admin.ground_truth(ADELE)["messages"] for c in m["categories"]}
+    assert in_use, "the seeded mailbox should use some categories"
+    assert in_use | {"Blue category", "Green category"} <= set(names)
+    assert len(names) == len(set(names))
+    assert all(c["id"] and c["color"].startswith("preset") for c in listed)
