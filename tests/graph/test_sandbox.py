@@ -306,3 +306,12 @@ def settings_for_in_process(info: dict):
     return GraphSettings(
         graph_url=info["graph_url"], authority_host=host, tenant=tenant, client_id=info["client_id"]
     )
+
+
+async def test_categories_list_the_mailbox_master_categories(sandbox_settings, app_token, sandbox_admin):
+    in_use = {c for m in sandbox_admin.ground_truth(ADELE)["messages"] for c in m["categories"]}
+    async with client(sandbox_settings, app_token) as graph:
+        categories = await graph.user(ADELE).categories()
+    names = {c.display_name for c in categories}
+    assert in_use <= names
+    assert all(c.id and c.color for c in categories)
