@@ -10,9 +10,9 @@ import email.policy
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
 from pipelines.api._auth import Caller, Context
@@ -20,6 +20,7 @@ from pipelines.api._context import ApiContext
 from pipelines.api._errors import InvalidInput, NotFound
 from pipelines.api._links import Link
 from pipelines.api._models import (
+    MAX_ID,
     MAX_PAGE,
     DeleteFilesQueryInput,
     DeleteFilesV2QueryInput,
@@ -43,6 +44,7 @@ from pipelines.store import (
 from pipelines.store._api_support import WebhookEvent, enqueue_webhook_events, record_requests
 
 router = APIRouter(tags=["Files"])
+FileId = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 MAX_DELETE = 100_000  # files one delete request may name; the run deletes them in one transaction
 _STATUSES = {
@@ -367,13 +369,13 @@ def _presigned(ctx: ApiContext, caller: Any, file_id: int, kind: str) -> dict[st
 
 
 @router.get("/parsed_file/{file_id}", response_model=PresignedURLResponse, deprecated=True)
-def parsed_file(file_id: int, ctx: Context, caller: Caller) -> dict[str, str]:
+def parsed_file(file_id: FileId, ctx: Context, caller: Caller) -> dict[str, str]:
     """A link, valid for an hour, to the file's text (an email's text body)."""
     return _presigned(ctx, caller, file_id, "parsed")
 
 
 @router.get("/raw_file/{file_id}", response_model=PresignedURLResponse, deprecated=True)
-def raw_file(file_id: int, ctx: Context, caller: Caller) -> dict[str, str]:
+def raw_file(file_id: FileId, ctx: Context, caller: Caller) -> dict[str, str]:
     """A link, valid for an hour, to the original: an email as `.eml`, an attachment's stored bytes."""
     return _presigned(ctx, caller, file_id, "raw")
 

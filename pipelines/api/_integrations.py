@@ -11,9 +11,9 @@ import asyncio
 import html
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -22,6 +22,7 @@ from pipelines.api._auth import Caller, Context, CustomerCaller
 from pipelines.api._context import ApiContext
 from pipelines.api._errors import Conflict, InvalidInput, NotFound, UpstreamError
 from pipelines.api._models import (
+    MAX_ID,
     DataSourceQueryInput,
     DataSourceResponse,
     GenericSuccessResponse,
@@ -45,6 +46,7 @@ from pipelines.store._api_support import WebhookEvent, enqueue_webhook_events, r
 
 router = APIRouter(tags=["Integrations"])
 T = TypeVar("T")
+SourceId = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 
 CALLBACK_PATH = "/integrations/outlook"
 # MSAL adds these itself and refuses them when asked for explicitly.
@@ -156,6 +158,12 @@ def oauth_url(body: OAuthURLRequest, ctx: Context, caller: Caller) -> dict[str, 
     try:
         flow = signin.start(f"{ctx.settings.base_url}{CALLBACK_PATH}", state=state, login_hint=hint)
     except (AuthError, ValueError) as error:
+        if body.microsoft_tenant:
+            # MSAL checks the authority first: an unknown tenant is the caller's mistake, not Microsoft's.
+            raise InvalidInput(
+                f"Microsoft's sign-in does not accept tenant {body.microsoft_tenant!r}: {error}",
+                loc=("body", "microsoft_tenant"),
+            ) from None
         raise UpstreamError(f"cannot start the Microsoft sign-in: {error}") from None
     options = body.model_dump(
         include={
@@ -292,7 +300,7 @@ def sync_outlook(body: OutlookSyncInput, ctx: Context, caller: Caller) -> dict[s
 
 
 @router.get("/integrations/outlook/user_folders", response_model=FolderList)
-def user_folders(ctx: Context, caller: Caller, data_source_id: int | None = None) -> dict[str, Any]:
+def user_folders(ctx: Context, caller: Caller, data_source_id: SourceId = None) -> dict[str, Any]:
     """Every mail folder of the connected mailbox, asked of Microsoft Graph now."""
     connection = _connection(ctx, caller, data_source_id)
 
@@ -316,7 +324,7 @@ def user_folders(ctx: Context, caller: Caller, data_source_id: int | None = None
 
 
 @router.get("/integrations/outlook/user_categories", response_model=CategoryList)
-def user_categories(ctx: Context, caller: Caller, data_source_id: int | None = None) -> dict[str, Any]:
+def user_categories(ctx: Context, caller: Caller, data_source_id: SourceId = None) -> dict[str, Any]:
     """The connected mailbox's categories, asked of Microsoft Graph now."""
     connection = _connection(ctx, caller, data_source_id)
 

@@ -6,9 +6,10 @@ ignored, as Carbon's server did, so newer clients keep working.
 """
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 DataSourceType = Literal[
     "GOOGLE_CLOUD_STORAGE", "GOOGLE_DRIVE", "NOTION", "NOTION_DATABASE", "INTERCOM", "DROPBOX", "ONEDRIVE",
@@ -41,6 +42,22 @@ EmbeddingStorageStatus = Literal["HOT_STORAGE", "HOT_TO_COLD", "COLD_STORAGE", "
 MAX_PAGE = 1000
 MAX_CUSTOMER_ID = 256
 MAX_IDS = 10_000  # ids in one filter list: far beyond any real page, well short of a denial of service
+MAX_ID = 2**63 - 1  # ids are SQLite and DuckDB BIGINTs
+
+Id = Annotated[int, Field(ge=0, le=MAX_ID)]
+Size = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+def _storable(value: Any) -> Any:
+    """Free-form JSON that Mailroom keeps must fit its stores (integers within 64 bits)."""
+    try:
+        orjson.dumps(value)
+    except TypeError as error:
+        raise ValueError(f"not storable as JSON: {error}") from None
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable)]
 
 
 class _Body(BaseModel):
@@ -49,8 +66,8 @@ class _Body(BaseModel):
 
 class Pagination(_Body):
     limit: int = Field(10, ge=0, le=MAX_PAGE)
-    offset: int = Field(0, ge=0)
-    starting_id: int = Field(0, ge=0, description="Only ids at or above this one (an id cursor)")
+    offset: int = Field(0, ge=0, le=2**31 - 1)
+    starting_id: int = Field(0, ge=0, le=MAX_ID, description="Only ids at or above this one (an id cursor)")
 
 
 class FileSyncConfig(_Body):
@@ -71,24 +88,26 @@ class FileSyncConfig(_Body):
 
 class OAuthURLRequest(_Body):
     service: OauthBasedConnectors
-    tags: Any = None
+    tags: Annotated[Any, AfterValidator(_storable)] = None
     scope: str | None = None
     scopes: list[str] | None = Field(default_factory=list)
-    chunk_size: int | None = 1500
-    chunk_overlap: int | None = 20
+    chunk_size: Size | None = 1500
+    chunk_overlap: Size | None = 20
     skip_embedding_generation: bool | None = False
     embedding_model: EmbeddingGenerators | None = "OPENAI"
     zendesk_subdomain: str | None = None
-    microsoft_tenant: str | None = Field(None, max_length=256)
+    microsoft_tenant: str | None = Field(
+        None, max_length=256, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$", description="A tenant id or domain"
+    )
     sharepoint_site_name: str | None = None
     confluence_subdomain: str | None = None
     generate_sparse_vectors: bool | None = False
     prepend_filename_to_chunks: bool | None = False
-    max_items_per_chunk: int | None = Field(None, gt=0)
+    max_items_per_chunk: int | None = Field(None, gt=0, le=2**31 - 1)
     salesforce_domain: str | None = None
     sync_files_on_connection: bool | None = True
     set_page_as_boundary: bool = False
-    data_source_id: int | None = None
+    data_source_id: Id | None = None
     connecting_new_account: bool | None = False
     request_id: str | None = Field(None, max_length=256)
     use_ocr: bool | None = False
@@ -100,22 +119,22 @@ class OAuthURLRequest(_Body):
     automatically_open_file_picker: bool | None = None
     gong_account_email: str | None = None
     servicenow_credentials: dict[str, Any] | None = None
-    data_source_tags: dict[str, Any] = Field(default_factory=dict)
+    data_source_tags: JsonObject = Field(default_factory=dict)
 
 
 class OutlookSyncInput(_Body):
     filters: dict[str, Any] | str = Field(
         ..., description="Carbon's filter JSON (`{}` syncs everything); Mailroom's text spelling works too"
     )
-    tags: dict[str, Any] | None = Field(default_factory=dict)
+    tags: JsonObject | None = Field(default_factory=dict)
     folder: str | None = Field("Inbox", max_length=1024)
-    chunk_size: int | None = 1500
-    chunk_overlap: int | None = 20
+    chunk_size: Size | None = 1500
+    chunk_overlap: Size | None = 20
     skip_embedding_generation: bool | None = False
     embedding_model: EmbeddingGenerators = "OPENAI"
     generate_sparse_vectors: bool | None = False
     prepend_filename_to_chunks: bool | None = False
-    data_source_id: int | None = None
+    data_source_id: Id | None = None
     request_id: str | None = Field(None, max_length=256)
     sync_attachments: bool | None = False
     file_sync_config: FileSyncConfig | None = None
@@ -123,15 +142,15 @@ class OutlookSyncInput(_Body):
 
 
 class ResyncFileQueryInput(_Body):
-    file_id: int
-    chunk_size: int | None = None
-    chunk_overlap: int | None = None
+    file_id: Id
+    chunk_size: Size | None = None
+    chunk_overlap: Size | None = None
     force_embedding_generation: bool = False
     skip_file_processing: bool | None = False
 
 
 class DeleteFilesQueryInput(_Body):
-    file_ids: list[int] | None = Field(None, max_length=MAX_IDS)
+    file_ids: list[Id] | None = Field(None, max_length=MAX_IDS)
     sync_statuses: list[ExternalFileSyncStatuses] | None = None
     delete_non_synced_only: bool = False
     send_webhook: bool = False
@@ -145,11 +164,11 @@ class FileFilters(_Body):
     name: str | None = Field(None, max_length=1024)
     tags: dict[str, Any] | None = None
     tags_v2: dict[str, Any] | None = None
-    ids: list[int] | None = Field(None, max_length=MAX_IDS)
+    ids: list[Id] | None = Field(None, max_length=MAX_IDS)
     external_file_ids: list[str] | None = Field(None, max_length=MAX_IDS)
     sync_statuses: list[ExternalFileSyncStatuses] | None = None
-    parent_file_ids: list[int] | None = Field(None, max_length=MAX_IDS)
-    organization_user_data_source_id: list[int] | None = Field(None, max_length=MAX_IDS)
+    parent_file_ids: list[Id] | None = Field(None, max_length=MAX_IDS)
+    organization_user_data_source_id: list[Id] | None = Field(None, max_length=MAX_IDS)
     embedding_generators: list[EmbeddingGenerators] | None = None
     root_files_only: bool | None = None
     include_all_children: bool = False
@@ -171,11 +190,11 @@ class DeleteFilesV2QueryInput(_Body):
 class UpdateUsersInput(_Body):
     customer_ids: list[str] = Field(..., min_length=1, max_length=100)
     auto_sync_enabled_sources: list[DataSourceType] | Literal["ALL"] | None = None
-    max_files: int | None = Field(None, ge=-1)
-    max_files_per_upload: int | None = Field(None, ge=-1)
-    max_characters: int | None = Field(None, ge=-1)
-    max_characters_per_file: int | None = Field(None, ge=-1)
-    max_characters_per_upload: int | None = Field(None, ge=-1)
+    max_files: int | None = Field(None, ge=-1, le=MAX_ID)
+    max_files_per_upload: int | None = Field(None, ge=-1, le=MAX_ID)
+    max_characters: int | None = Field(None, ge=-1, le=MAX_ID)
+    max_characters_per_file: int | None = Field(None, ge=-1, le=MAX_ID)
+    max_characters_per_upload: int | None = Field(None, ge=-1, le=MAX_ID)
     auto_sync_interval: Literal[-1, 3, 6, 12, 24] | None = Field(
         None, description="Hours between auto-syncs: 3, 6, 12 or 24; -1 goes back to the default (24)"
     )
@@ -183,7 +202,7 @@ class UpdateUsersInput(_Body):
 
 class ListUsersFilters(_Body):
     customer_ids: list[str] | None = Field(None, max_length=MAX_IDS)
-    carbon_user_ids: list[int] | None = Field(None, max_length=MAX_IDS)
+    carbon_user_ids: list[Id] | None = Field(None, max_length=MAX_IDS)
 
 
 class ListUsersRequest(_Body):
@@ -217,7 +236,7 @@ class FilesQueryInput(_Body):
 
 class DataSourceFilters(_Body):
     source: DataSourceType | None = None
-    ids: list[int] | None = Field(None, max_length=MAX_IDS)
+    ids: list[Id] | None = Field(None, max_length=MAX_IDS)
     revoked_access: bool | None = None
     tags: dict[str, Any] | None = None
 
@@ -230,7 +249,7 @@ class DataSourceQueryInput(_Body):
 
 
 class RevokeAccessTokenInput(_Body):
-    data_source_id: int
+    data_source_id: Id
 
 
 class AddWebhookProps(_Body):
@@ -238,7 +257,7 @@ class AddWebhookProps(_Body):
 
 
 class WebhookFilters(_Body):
-    ids: list[int] | None = Field(default_factory=list, max_length=MAX_IDS)
+    ids: list[Id] | None = Field(default_factory=list, max_length=MAX_IDS)
 
 
 class WebhookQueryInput(_Body):

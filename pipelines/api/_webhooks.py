@@ -19,15 +19,16 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import httpx
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from pipelines.api._auth import Context, Org
 from pipelines.api._errors import Conflict, InvalidInput, NotFound
 from pipelines.api._models import (
+    MAX_ID,
     AddWebhookProps,
     GenericSuccessResponse,
     WebhookQueryInput,
@@ -153,7 +154,9 @@ def list_webhooks(ctx: Context, org: Org, body: WebhookQueryInput | None = None)
 
 
 @router.delete("/delete_webhook/{webhook_id}", response_model=GenericSuccessResponse)
-def delete_webhook(webhook_id: int, ctx: Context, org: Org) -> dict[str, bool]:
+def delete_webhook(
+    webhook_id: Annotated[int, Path(ge=0, le=MAX_ID)], ctx: Context, org: Org
+) -> dict[str, bool]:
     """Remove a webhook and its delivery log."""
     if not ctx.control.delete_webhook(webhook_id, organization_id=org.organization_id):
         raise NotFound(f"no webhook {webhook_id} in this organization")
