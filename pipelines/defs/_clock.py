@@ -1,0 +1,90 @@
+"""When each customer was last synced, and whether it is due (for the schedule) or stale (for the check).
+
+Read from the control store (every finished sync stamps its connection, whoever ran it) and the Dagster
+instance (the latest materialization of `outlook_emails` for the partition); the later of the two counts.
+Never from DuckDB: the schedule and the sensor run in the daemon, beside the runs that write it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from pipelines.defs import _tags
+from pipelines.store import Customer
+
+# The schedule ticks hourly; a sync that ended a few minutes after the hour should still be due at the same
+# hour a day later, not an hour after that.
+DUE_SLACK = timedelta(minutes=10)
+# A customer is stale when its last sync is older than its interval plus one schedule period (the sync for
+# a due customer starts at the next hourly tick, not at the very moment it falls due).
+STALE_GRACE = timedelta(hours=1)
+
+IN_FLIGHT = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncClock:
+    """One auto-synced customer's interval and last finished sync (None: never)."""
+
+    customer_id: str
+    interval: timedelta
+    last_sync: datetime | None
+    created_at: datetime
+
+    def is_due(self, now: datetime) -> bool:
+        return self.last_sync is None or now - self.last_sync >= self.interval - DUE_SLACK
+
+    def age(self, now: datetime) -> timedelta:
+        """How long since the last sync, or since the customer was added if it never synced."""
+        return now - (self.last_sync or self.created_at)
+
+    def is_stale(self, now: datetime) -> bool:
+        return self.age(now) > self.interval + STALE_GRACE
+
+
+def sync_clocks(
+    instance: dg.DagsterInstance,
+    auto_synced: Iterable[tuple[Customer, datetime | None]],
+    asset_key: dg.AssetKey,
+) -> list[SyncClock]:
+    """A clock per auto-synced customer; its last sync is the later of the control store's and Dagster's."""
+    clocks = []
+    for customer, stamped in auto_synced:
+        materialized = last_materialization(instance, asset_key, customer.customer_id)
+        known = [t for t in (stamped, materialized) if t is not None]
+        clocks.append(
+            SyncClock(
+                customer_id=customer.customer_id,
+                interval=timedelta(minutes=customer.interval_minutes),
+                last_sync=max(known) if known else None,
+                created_at=customer.created_at,
+            )
+        )
+    return clocks
+
+
+def last_materialization(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str
+) -> datetime | None:
+    """When the asset's partition was last materialized, or None."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
+    ).records
+    return datetime.fromtimestamp(records[0].timestamp, UTC) if records else None
+
+
+def partitions_in_flight(instance: dg.DagsterInstance, job_name: str) -> set[str]:
+    """The partitions with a run of `job_name` queued or running."""
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=list(IN_FLIGHT)))
+    return {run.tags[_tags.PARTITION] for run in runs if _tags.PARTITION in run.tags}

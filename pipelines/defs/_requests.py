@@ -1,0 +1,134 @@
+"""What each recorded API request becomes: a partition to add and a run to request, or a reason to refuse it.
+
+Pure apart from reading the control store; `api_requests_sensor` calls `plan_request` for each claimed request
+and turns the plans into one `SensorResult`. Payloads are validated here, at the boundary, so a malformed or
+unsatisfiable request is refused with a reason instead of failing a run (or the sensor) later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+import filters
+from pipelines.defs import _tags
+from pipelines.defs._errors import BadRequest
+from pipelines.defs.config import DeleteCustomerConfig, DeleteEmailsConfig, ResyncConfig, SyncConfig
+from pipelines.store import ControlStore, Request
+
+SYNC_JOB = "sync_outlook_job"
+RESYNC_JOB = "resync_emails_job"
+DELETE_EMAILS_JOB = "delete_emails_job"
+DELETE_CUSTOMER_JOB = "delete_customer_job"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # the API keeps Carbon's extra options (chunking, tags) too
+
+
+class SyncPayload(_Payload):
+    data_source_id: int | None = None
+    folder: str | None = None
+    filters: dict[str, Any] | str | None = None
+    filter_text: str = ""
+    sync_attachments: bool = False
+    trigger: str = "api"
+
+
+class ResyncPayload(_Payload):
+    file_ids: list[int] = []
+    message_ids: list[str] = []
+
+
+class DeleteFilesPayload(_Payload):
+    file_ids: list[int] = Field(min_length=1)
+    preserve_file_record: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPlan:
+    """A request's effect: the partition it needs, and the run to request (None: nothing to run)."""
+
+    request: Request
+    partition: str
+    run: dg.RunRequest | None
+
+
+def plan_request(request: Request, control: ControlStore) -> RequestPlan:
+    """The plan for one request; raises `BadRequest` with a reason a person can act on."""
+    key = request.customer_id
+    if not key.strip():
+        raise BadRequest("the request names no customer")
+    deleting = request.kind == "delete_users"
+    customer = control.customer(key, organization_id=request.organization_id, include_deleted=deleting)
+    if customer is None:
+        raise BadRequest(f"customer {key!r} does not exist (or was deleted)")
+    try:
+        config, job = _run_config(request, control, customer.id)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in error.errors()
+        )
+        raise BadRequest(f"malformed {request.kind} request: {problems}") from None
+    if job is None:
+        return RequestPlan(request, key, None)
+    trigger = request.payload.get("trigger") if request.kind == "sync" else None
+    run = dg.RunRequest(
+        run_key=request.run_key,
+        job_name=job,
+        partition_key=key,
+        run_config=dg.RunConfig(ops=config),
+        tags=_tags.run_tags(key, str(trigger or "api"), request_id=request.id),
+    )
+    return RequestPlan(request, key, run)
+
+
+def _run_config(
+    request: Request, control: ControlStore, customer_pk: int
+) -> tuple[dict[str, Any], str | None]:
+    payload = request.payload
+    match request.kind:
+        case "update_users":
+            return {}, None  # settings are in the control store already; the partition is all Dagster needs
+        case "sync":
+            sync = SyncPayload.model_validate(payload)
+            live = control.connections(customer_pk, include_revoked=False)
+            if sync.data_source_id is not None and all(c.id != sync.data_source_id for c in live):
+                raise BadRequest(
+                    f"data source {sync.data_source_id} is not a live connection of this customer"
+                )
+            if not live:
+                raise BadRequest("the customer has no live Outlook connection to sync")
+            text = sync.filter_text.strip()
+            try:
+                tree = filters.parse(text or sync.filters or None)
+            except filters.FilterError as error:
+                raise BadRequest(f"bad filter: {error}") from None
+            config = SyncConfig(
+                request_id=request.id,
+                folders=[sync.folder] if sync.folder else [],
+                filter=filters.to_text(tree) if (text or sync.filters) else "",
+                attachments=sync.sync_attachments,
+                connection_id=sync.data_source_id,
+            )
+            return {"outlook_emails": config}, SYNC_JOB
+        case "resync":
+            resync = ResyncPayload.model_validate(payload)
+            if not resync.file_ids and not resync.message_ids:
+                raise BadRequest("a resync names no file ids and no message ids")
+            config = ResyncConfig(
+                request_id=request.id, file_ids=resync.file_ids, message_ids=resync.message_ids
+            )
+            return {"resync_emails": config}, RESYNC_JOB
+        case "delete_files":
+            delete = DeleteFilesPayload.model_validate(payload)
+            config = DeleteEmailsConfig(
+                request_id=request.id, file_ids=delete.file_ids, keep_record=delete.preserve_file_record
+            )
+            return {"delete_emails": config}, DELETE_EMAILS_JOB
+        case "delete_users":
+            return {"delete_customer": DeleteCustomerConfig(request_id=request.id)}, DELETE_CUSTOMER_JOB
+    raise BadRequest(f"unknown request kind {request.kind!r}")

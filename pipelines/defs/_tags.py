@@ -1,0 +1,18 @@
+"""Run tags, the same from every entry point: the sensor, the schedule, the CLI, the demo and the UI."""
+
+from __future__ import annotations
+
+PARTITION = "dagster/partition"  # what the per-customer run limit in dagster.yaml keys on
+CUSTOMER = "customer"
+TRIGGER = "trigger"  # api, schedule, cli, demo, or manual (the launchpad, a raw `dagster job launch`)
+REQUEST = "mailroom/request"  # the control-store request a run carries out
+
+MANUAL = "manual"
+
+
+def run_tags(customer_id: str, trigger: str, *, request_id: int | None = None) -> dict[str, str]:
+    """The tags of a run for one customer (the partition tag included, for `dagster job launch`)."""
+    tags = {PARTITION: customer_id, CUSTOMER: customer_id, TRIGGER: trigger}
+    if request_id is not None:
+        tags[REQUEST] = str(request_id)
+    return tags

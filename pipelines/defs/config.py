@@ -1,0 +1,72 @@
+"""Per-run options of the jobs (`dg.Config`): what the launchpad shows and the sensor fills from API requests.
+
+Filters come in either spelling: `filter` takes the text form (or Carbon JSON as text), `filters` takes
+Carbon's JSON as a mapping, which reads naturally in the launchpad's YAML. Both go through `filters.parse`
+when the run starts, so a bad filter fails the run with the `FilterError` message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+import filters
+
+
+class RequestConfig(dg.Config):
+    """Set by `api_requests_sensor`: the recorded request a run carries out (its status follows the run)."""
+
+    request_id: int | None = None
+
+
+class SyncConfig(RequestConfig):
+    """One sync of a customer's mailbox: which folder, which messages, with or without attachment content."""
+
+    folders: list[str] = Field(
+        default_factory=list
+    )  # well-known names, paths (Inbox/Receipts) or ids; none: the customer's default
+    subfolders: bool = False
+    filter: str = ""  # none: the customer's default filter
+    filters: dict[str, Any] | None = None
+    one_off: bool = False  # list once with the pushed-down $filter instead of a delta round
+    attachments: bool = False
+    connection_id: int | None = None  # Carbon's data_source_id; none: the customer's Outlook connection
+
+    def filter_tree(self) -> filters.Filter | None:
+        """The parsed filter (None: the customer's default, or everything); raises `dg.Failure` if bad."""
+        text, carbon = self.filter.strip(), self.filters
+        if text and carbon:
+            raise dg.Failure(
+                description="give the filter once: `filter` (text) or `filters` (Carbon JSON), not both"
+            )
+        if not text and not carbon:
+            return None
+        return parse_filter(text or carbon)
+
+
+class ResyncConfig(RequestConfig):
+    """Fetch single emails again by file id (Carbon's) or Graph message id."""
+
+    file_ids: list[int] = Field(default_factory=list)
+    message_ids: list[str] = Field(default_factory=list)
+
+
+class DeleteEmailsConfig(RequestConfig):
+    """Delete single emails (or attachments) by file id; `keep_record` is Carbon's `preserve_file_record`."""
+
+    file_ids: list[int] = Field(default_factory=list)
+    keep_record: bool = False
+
+
+class DeleteCustomerConfig(RequestConfig):
+    """Delete a customer's mail store, connections and partition."""
+
+
+def parse_filter(value: str | dict[str, Any]) -> filters.Filter:
+    """`filters.parse`, with a `FilterError` turned into a run failure that carries its message."""
+    try:
+        return filters.parse(value)
+    except filters.FilterError as error:
+        raise dg.Failure(description=f"bad filter: {error}") from None

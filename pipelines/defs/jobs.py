@@ -1,0 +1,122 @@
+"""The jobs, all partitioned by customer and run in-process (one process per run, so one writer per store).
+
+- `sync_outlook_job`: sync the customer's mailbox (`outlook_emails`), then its search index, with the
+  integrity checks. Launched by the schedule, the sensor, the CLI, the launchpad.
+- `resync_emails_job`, `delete_emails_job`: fetch again, or delete, single emails by file or message id.
+- `delete_customer_job`: delete the customer's mail store and control-store rows, then its partition.
+- `check_outlook_freshness_job`: the freshness check over every customer (no partition), hourly.
+"""
+
+import dagster as dg
+
+from pipelines.defs import _tags
+from pipelines.defs._request_status import carrying_out
+from pipelines.defs.assets import email_search_index, outlook_emails
+from pipelines.defs.checks import outlook_emails_fresh
+from pipelines.defs.config import DeleteCustomerConfig, DeleteEmailsConfig, ResyncConfig
+from pipelines.defs.partitions import customers, remove_customer_partition
+from pipelines.defs.resources import MailroomStores, OutlookGraph, settings
+
+# The launchpad and a raw `dagster job launch` give no trigger; the sensor, schedule and CLI override it.
+_JOB_TAGS = {_tags.TRIGGER: _tags.MANUAL}
+
+sync_outlook_job = dg.define_asset_job(
+    "sync_outlook_job",
+    selection=dg.AssetSelection.assets(outlook_emails, email_search_index)
+    - dg.AssetSelection.checks(outlook_emails_fresh),
+    executor_def=dg.in_process_executor,
+    tags=_JOB_TAGS,
+    description="Sync one customer's Outlook mail into its mail store, then rebuild its search index.",
+)
+
+check_outlook_freshness_job = dg.define_asset_job(
+    "check_outlook_freshness_job",
+    selection=dg.AssetSelection.checks(outlook_emails_fresh),
+    executor_def=dg.in_process_executor,
+    description="Check that every auto-synced customer synced within its interval.",
+)
+
+
+def _failure(error: Exception) -> dg.Failure:
+    return dg.Failure(description=str(error))
+
+
+@dg.op(description="Fetch single emails again; write only what changed; lift tombstones.")
+def resync_emails(
+    context: dg.OpExecutionContext, config: ResyncConfig, stores: MailroomStores, graph: OutlookGraph
+) -> dg.Output[None]:
+    from pipelines import sync
+
+    customer_id = context.partition_key
+    if not config.file_ids and not config.message_ids:
+        raise dg.Failure(description="name the emails to resync: file_ids or message_ids")
+    with carrying_out(stores, config.request_id, context.run.run_id):
+        try:
+            result = sync.resync_emails(
+                settings(stores, graph), customer_id, file_ids=config.file_ids, message_ids=config.message_ids
+            )
+        except sync.SyncError as error:
+            raise _failure(error) from None
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=email_search_index.key,
+            partition=customer_id,
+            metadata={"indexed_emails": stores.mail(customer_id).rebuild_search_index()},
+        )
+    )
+    return dg.Output(None, metadata={"resynced": len(result.results)})
+
+
+@dg.op(
+    description="Delete single emails (content and derived data); a tombstone keeps them from coming back."
+)
+def delete_emails(
+    context: dg.OpExecutionContext, config: DeleteEmailsConfig, stores: MailroomStores
+) -> dg.Output[None]:
+    from pipelines import sync
+
+    customer_id = context.partition_key
+    if not config.file_ids:
+        raise dg.Failure(description="name the emails to delete: file_ids")
+    with carrying_out(stores, config.request_id, context.run.run_id):
+        try:
+            result = sync.delete_emails(
+                stores.mail(customer_id), config.file_ids, keep_record=config.keep_record
+            )
+        except sync.SyncError as error:
+            raise _failure(error) from None
+    return dg.Output(None, metadata={"deleted": len(result.deleted), "not_found": len(result.not_found)})
+
+
+@dg.op(description="Delete the customer's mail store and control-store rows, then its partition.")
+def delete_customer(
+    context: dg.OpExecutionContext, config: DeleteCustomerConfig, stores: MailroomStores, graph: OutlookGraph
+) -> dg.Output[None]:
+    from pipelines import sync
+
+    customer_id = context.partition_key
+    with carrying_out(stores, config.request_id, context.run.run_id):
+        try:
+            sync.delete_customer(settings(stores, graph), customer_id)
+        except sync.SyncError as error:
+            raise _failure(error) from None
+    removed = remove_customer_partition(context.instance, customer_id)
+    return dg.Output(None, metadata={"partition_removed": removed})
+
+
+@dg.job(partitions_def=customers, executor_def=dg.in_process_executor, tags=_JOB_TAGS)
+def resync_emails_job() -> None:
+    """Fetch single emails of one customer again, by file id or message id."""
+    resync_emails()
+
+
+@dg.job(partitions_def=customers, executor_def=dg.in_process_executor, tags=_JOB_TAGS)
+def delete_emails_job() -> None:
+    """Delete single emails of one customer, by file id."""
+    delete_emails()
+
+
+@dg.job(partitions_def=customers, executor_def=dg.in_process_executor, tags=_JOB_TAGS)
+def delete_customer_job() -> None:
+    """Delete a customer: its mail store, connections and settings, and its partition."""
+    delete_customer()
