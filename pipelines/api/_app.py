@@ -143,6 +143,7 @@ def create_app(
         finally:
             if deliverer is not None:
                 deliverer.stop()
+            context.reader.close()
 
     app = FastAPI(
         title="Mailroom",

@@ -92,10 +92,7 @@ def customer_caller(
             if customer_id is None:
                 raise Unauthorized("with `Bearer <api key>`, this route also needs a `customer-id` header")
             check_customer_id(customer_id, ("header", "customer-id"))
-            customer = ctx.control.customer(customer_id, organization_id=key.organization_id)
-            if customer is None:
-                (customer,) = ctx.control.update_customers([customer_id], organization_id=key.organization_id)
-            return CustomerCaller(key.organization_id, customer)
+            return CustomerCaller(key.organization_id, ctx.customer(key.organization_id, customer_id))
     raise Unauthorized(
         "this route needs `authorization: Token <access token>`, or `authorization: Bearer <api key>` "
         "with a `customer-id` header; none given was valid"

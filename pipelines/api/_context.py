@@ -15,12 +15,16 @@ from pipelines.store import (
     KEY_VARIABLE,
     ApiKey,
     ControlStore,
+    Customer,
+    FilePage,
+    FileQuery,
     MailStore,
     SchemaError,
     StoreBusy,
     StoreNotFound,
     StoreSettings,
 )
+from pipelines.store._api_reads import SharedReader
 
 T = TypeVar("T")
 
@@ -51,14 +55,17 @@ class ApiContext:
     control: ControlStore
     key: str
     links: LinkSigner
+    reader: SharedReader
     _keys: dict[str, tuple[ApiKey, float]] = field(default_factory=dict)
+    _customers: dict[tuple[int, str], tuple[Customer, float]] = field(default_factory=dict)
     _keys_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(cls, settings: ApiSettings, stores: StoreSettings, graph: GraphSettings | None) -> "ApiContext":
         key = secret_key(stores)
         control = ControlStore(stores.control_path, secret_key=key)
-        return cls(settings, stores, graph, control, key, LinkSigner(key, settings.base_url))
+        reader = SharedReader(lock_timeout=settings.read_lock_timeout_s)
+        return cls(settings, stores, graph, control, key, LinkSigner(key, settings.base_url), reader)
 
     def api_key(self, plain: str) -> ApiKey | None:
         """The live key for `plain`, remembered for `auth_cache_s` so hot routes skip a database read."""
@@ -73,6 +80,24 @@ class ApiContext:
                 if len(self._keys) > 1000:  # keys are few; anything else is someone guessing
                     self._keys.clear()
                 self._keys[plain] = (found, now + self.settings.auth_cache_s)
+        return found
+
+    def customer(self, organization_id: int, customer_id: str) -> Customer:
+        """The caller named by `customer-id`, created on first sight (as in Carbon), remembered for
+        `auth_cache_s`: it only identifies the caller; routes that show settings read them afresh."""
+        now = time.monotonic()
+        with self._keys_lock:
+            cached = self._customers.get((organization_id, customer_id))
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        found = self.control.customer(customer_id, organization_id=organization_id)
+        if found is None:
+            (found,) = self.control.update_customers([customer_id], organization_id=organization_id)
+        if self.settings.auth_cache_s > 0:
+            with self._keys_lock:
+                if len(self._customers) > 10_000:
+                    self._customers.clear()
+                self._customers[(organization_id, customer_id)] = (found, now + self.settings.auth_cache_s)
         return found
 
     def graph_for(self, tenant: str | None) -> GraphSettings:
@@ -95,8 +120,16 @@ class ApiContext:
             read_only=True,
             lock_timeout=self.settings.read_lock_timeout_s,
         )
+        return self._guarded(lambda: read(store), empty)
+
+    def list_files(self, customer_id: str, query: FileQuery) -> FilePage:
+        """A page of the customer's files through the shared reader (the hot path of `/user_files_v2`)."""
+        path = self.stores.mail_store_path(customer_id)
+        return self._guarded(lambda: self.reader.list_files(path, query), FilePage(results=(), count=0))
+
+    def _guarded(self, read: Callable[[], T], empty: T) -> T:
         try:
-            return read(store)
+            return read()
         except StoreNotFound:
             return empty
         except StoreBusy:

@@ -176,34 +176,29 @@ def user_file(record: FileRecord, customer: Customer, urls: dict[str, str] | Non
 
 def _find(ctx: ApiContext, customer: Customer, file_id: int) -> FileRecord:
     query = FileQuery(file_ids=[file_id], include_removed=True, limit=1)
-    page = ctx.read_mail(customer.customer_id, lambda store: store.list_files(query), _EMPTY)
+    page = ctx.list_files(customer.customer_id, query)
     if not page.results:
         raise NotFound(f"no file {file_id} for this customer")
     return page.results[0]
 
 
 def _all_ids(ctx: ApiContext, customer: Customer, query: FileQuery) -> list[int]:
-    """Every file id the query matches, read page by page in one read of the store."""
-
-    def read(store: MailStore) -> list[int]:
-        ids: list[int] = []
-        while True:
-            page = store.list_files(
-                query.model_copy(
-                    update={"limit": MAX_PAGE, "offset": 0, "min_file_id": (ids[-1] + 1) if ids else 0}
-                )
-            )
-            ids.extend(r.file_id for r in page.results)
-            if len(page.results) < MAX_PAGE or len(ids) > MAX_DELETE:
-                return ids
-
-    found = ctx.read_mail(customer.customer_id, read, [])
-    if len(found) > MAX_DELETE:
-        raise InvalidInput(
-            f"the filters match more than {MAX_DELETE} files; delete them in smaller groups",
-            loc=("body", "filters"),
+    """Every file id the query matches, read a page at a time in id order."""
+    ids: list[int] = []
+    while True:
+        start = ids[-1] + 1 if ids else 0
+        page = ctx.list_files(
+            customer.customer_id,
+            query.model_copy(update={"limit": MAX_PAGE, "offset": 0, "min_file_id": start, "order_by": "id"}),
         )
-    return found
+        ids.extend(r.file_id for r in page.results)
+        if len(page.results) < MAX_PAGE:
+            return ids
+        if len(ids) > MAX_DELETE:
+            raise InvalidInput(
+                f"the filters match more than {MAX_DELETE} files; delete them in smaller groups",
+                loc=("body", "filters"),
+            )
 
 
 # -- routes ---------------------------------------------------------------------------------------------
@@ -224,7 +219,7 @@ def user_files(ctx: Context, caller: Caller, body: FilesQueryInput | None = None
     if query is None:
         return {"results": [], "count": 0}
     customer = caller.customer
-    page = ctx.read_mail(customer.customer_id, lambda store: store.list_files(query), _EMPTY)
+    page = ctx.list_files(customer.customer_id, query)
     ttl = body.presigned_url_expiry_time_seconds
     results = []
     for record in page.results:

@@ -5,6 +5,7 @@ interval; the settings land in the control store at once and a request per custo
 sensor to add the customer's partition.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -116,7 +117,7 @@ def list_users(ctx: Context, org: Org, body: ListUsersRequest | None = None) -> 
         limit=body.pagination.limit,
         offset=body.pagination.offset,
     )
-    users = [_listed(c) for c in customers if c.id >= body.pagination.starting_id]
+    users = [_listed(c) for c in customers]
     return {"users": users, "count": total if body.include_count else None}
 
 
@@ -132,7 +133,10 @@ def get_user(body: UserRequestContent, ctx: Context, org: Org) -> dict[str, Any]
 @router.get("/whoami", response_model=UserResponse)
 def whoami(ctx: Context, caller: Caller) -> dict[str, Any]:
     """The calling customer."""
-    return _user(ctx, caller.customer)
+    fresh = ctx.control.customer_by_pk(caller.customer.id)
+    if fresh is None or fresh.deleted_at is not None:
+        raise NotFound("this user was deleted")
+    return _user(ctx, fresh)
 
 
 @router.post("/delete_users", response_model=GenericSuccessResponse)
@@ -154,8 +158,6 @@ def delete_users(body: DeleteUsersInput, ctx: Context, org: Org) -> dict[str, bo
 @router.get("/auth/v1/access_token", response_model=TokenResponse, tags=["Auth"])
 def access_token(ctx: Context, caller: Caller) -> dict[str, str]:
     """A short-lived token for the customer, for `authorization: Token <access_token>` (e.g. a browser)."""
-    from datetime import timedelta
-
     issued = ctx.control.issue_access_token(
         caller.customer.id, ttl=timedelta(seconds=ctx.settings.access_token_ttl_s)
     )
