@@ -4,8 +4,9 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+import filters
+from pipelines import sync
 from pipelines.defs import _report
-from pipelines.defs._clock import last_materialization
 from pipelines.defs._request_status import carrying_out
 from pipelines.defs.config import SyncConfig
 from pipelines.defs.partitions import customers
@@ -27,44 +28,72 @@ PREVIEW_ROWS = 10
 def outlook_emails(
     context: dg.AssetExecutionContext, config: SyncConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.MaterializeResult:
-    """Sync the customer's mailbox (its folder and filter, or the run's) into its mail store."""
-    from pipelines import sync
-
+    """Sync the customer's mailbox (the run's folders and filter, else the customer's) into its mail store."""
     customer_id = context.partition_key
     tree = config.filter_tree()
+    options = sync.SyncOptions(
+        folders=tuple(config.folders) or None,
+        subfolders=config.subfolders,
+        filter=None if tree is None else filters.to_text(tree),
+        one_off=config.one_off,
+        attachments=config.attachments,
+        connection_id=config.connection_id,
+        trigger=context.run.tags.get("trigger"),
+        request_id=None if config.request_id is None else str(config.request_id),
+        orchestrator_run_id=context.run.run_id,
+    )
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:
             result = sync.sync_customer(
-                engine_settings,
-                customer_id,
-                folder=config.folder,
-                subfolders=config.subfolders,
-                filter=tree,
-                attachments=config.attachments,
-                data_source_id=config.data_source_id,
-                trigger=context.run.tags.get("trigger"),
-                request_id=str(config.request_id) if config.request_id is not None else None,
-                orchestrator_run_id=context.run.run_id,
+                customer_id, options, settings=engine_settings, progress=_progress_log(context)
             )
         except sync.SyncError as error:
             raise dg.Failure(description=str(error)) from None
     store = stores.mail(customer_id)
-    counts = store.counts()
+    held = store.counts()
+    counts = result.counts
+    changed = counts.inserted + counts.updated + counts.moved + counts.deleted
     return dg.MaterializeResult(
         metadata={
-            "changed": result.changed,
-            "emails": counts.emails,
-            "attachments": counts.attachments,
-            "tombstones": counts.tombstones,
-            "outcomes": dg.MetadataValue.json(_report.nonzero(result.counts())),
-            "folders": dg.MetadataValue.md(_report.bullet_list(result.folders)),
-            "plan": dg.MetadataValue.md(f"```\n{result.plan}\n```"),
+            "changed": changed,
+            "emails": held.emails,
+            "attachments": held.attachments,
+            "tombstones": held.tombstones,
+            "outcomes": dg.MetadataValue.json(
+                {**_report.nonzero(counts.model_dump(exclude={"skipped"})), "skipped": counts.skipped}
+            ),
+            "folders": dg.MetadataValue.md(
+                _report.bullet_list(f"{f.path} ({f.round} round, {f.pages} pages)" for f in result.folders)
+            ),
+            "plan": dg.MetadataValue.md(
+                f"```\n{result.plan}\n```\n\n{result.strategy}: {result.strategy_reason}"
+            ),
+            "mailbox": result.mailbox,
+            "requests": result.requests,
+            "throttled_waits": result.throttled_waits,
             "last_sync": dg.MetadataValue.timestamp(result.finished_at),
             "preview": dg.MetadataValue.md(_report.preview(store.newest(PREVIEW_ROWS))),
             "store": dg.MetadataValue.path(str(store.path)),
         }
     )
+
+
+def _progress_log(context: dg.AssetExecutionContext) -> sync.Progress:
+    """Log each folder as it finishes (the per-batch calls would flood the event log)."""
+
+    folders_done = 0
+
+    def report(progress: sync.SyncProgress) -> None:
+        nonlocal folders_done
+        if progress.folders_done > folders_done or progress.done:
+            folders_done = progress.folders_done
+            context.log.info(
+                f"{progress.folders_done} of {progress.folders_total} folders done: "
+                f"{progress.seen} messages seen, {progress.stored} stored"
+            )
+
+    return report
 
 
 @dg.asset(
@@ -78,17 +107,35 @@ def outlook_emails(
 def email_search_index(
     context: dg.AssetExecutionContext, stores: MailroomStores
 ) -> Iterator[dg.MaterializeResult]:
-    """Rebuild the index when this run's sync changed something (or no index was ever built)."""
+    """Build the index the first time, and record each sync that changed it.
+
+    The sync itself rebuilds an existing index when it changed something (so syncs from the CLI keep it
+    current too); run on its own, this asset rebuilds it outright.
+    """
     customer_id = context.partition_key
-    upstream = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=outlook_emails.key, asset_partitions=[customer_id]), limit=1
-    ).records
-    synced_here = bool(upstream) and upstream[0].run_id == context.run.run_id
-    if synced_here:
-        changed = upstream[0].asset_materialization.metadata.get("changed")
-        built = last_materialization(context.instance, context.assets_def.key, customer_id) is not None
-        if built and changed is not None and not changed.value:
+    store = stores.mail(customer_id)
+    changed = _changed_in_this_run(context, customer_id)
+    if changed is not None and store.has_search_index():
+        if not changed:
             context.log.info("the sync changed nothing; the index stays as it is")
             return
-    indexed = stores.mail(customer_id).rebuild_search_index()
-    yield dg.MaterializeResult(metadata={"indexed_emails": indexed})
+        yield dg.MaterializeResult(
+            metadata={"indexed_emails": store.counts().emails, "rebuilt_by": "the sync"}
+        )
+        return
+    yield dg.MaterializeResult(
+        metadata={"indexed_emails": store.rebuild_search_index(), "rebuilt_by": "this step"}
+    )
+
+
+def _changed_in_this_run(context: dg.AssetExecutionContext, customer_id: str) -> int | None:
+    """How many emails this run's sync changed; None if `outlook_emails` was not materialized in this run."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=outlook_emails.key, asset_partitions=[customer_id]), limit=1
+    ).records
+    if not records or records[0].run_id != context.run.run_id:
+        return None
+    changed = (
+        records[0].asset_materialization.metadata.get("changed") if records[0].asset_materialization else None
+    )
+    return int(changed.value) if changed is not None else None

@@ -9,6 +9,7 @@
 
 import dagster as dg
 
+from pipelines import sync
 from pipelines.defs import _tags
 from pipelines.defs._request_status import carrying_out
 from pipelines.defs.assets import email_search_index, outlook_emails
@@ -26,7 +27,7 @@ sync_outlook_job = dg.define_asset_job(
     - dg.AssetSelection.checks(outlook_emails_fresh),
     executor_def=dg.in_process_executor,
     tags=_JOB_TAGS,
-    description="Sync one customer's Outlook mail into its mail store, then rebuild its search index.",
+    description="Sync one customer's Outlook mail into its mail store, then its search index.",
 )
 
 check_outlook_freshness_job = dg.define_asset_job(
@@ -37,71 +38,91 @@ check_outlook_freshness_job = dg.define_asset_job(
 )
 
 
-def _failure(error: Exception) -> dg.Failure:
-    return dg.Failure(description=str(error))
+def _request_id(config: ResyncConfig | DeleteEmailsConfig) -> str | None:
+    return None if config.request_id is None else str(config.request_id)
 
 
 @dg.op(description="Fetch single emails again; write only what changed; lift tombstones.")
 def resync_emails(
     context: dg.OpExecutionContext, config: ResyncConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
-    from pipelines import sync
-
     customer_id = context.partition_key
     if not config.file_ids and not config.message_ids:
         raise dg.Failure(description="name the emails to resync: file_ids or message_ids")
+    engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:
             result = sync.resync_emails(
-                settings(stores, graph), customer_id, file_ids=config.file_ids, message_ids=config.message_ids
+                customer_id,
+                file_ids=config.file_ids,
+                message_ids=config.message_ids,
+                request_id=_request_id(config),
+                settings=engine_settings,
             )
         except sync.SyncError as error:
-            raise _failure(error) from None
-    context.log_event(
-        dg.AssetMaterialization(
-            asset_key=email_search_index.key,
-            partition=customer_id,
-            metadata={"indexed_emails": stores.mail(customer_id).rebuild_search_index()},
+            raise dg.Failure(description=str(error)) from None
+    outcomes: dict[str, int] = {}
+    for email in result.emails:
+        outcomes[email.outcome] = outcomes.get(email.outcome, 0) + 1
+    store = stores.mail(customer_id)
+    if outcomes.get("updated") and store.has_search_index():
+        indexed = store.rebuild_search_index()
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=email_search_index.key,
+                partition=customer_id,
+                metadata={"indexed_emails": indexed, "rebuilt_by": "a resync"},
+            )
         )
-    )
-    return dg.Output(None, metadata={"resynced": len(result.results)})
+    return dg.Output(None, metadata={"outcomes": dg.MetadataValue.json(outcomes)})
 
 
 @dg.op(
     description="Delete single emails (content and derived data); a tombstone keeps them from coming back."
 )
 def delete_emails(
-    context: dg.OpExecutionContext, config: DeleteEmailsConfig, stores: MailroomStores
+    context: dg.OpExecutionContext, config: DeleteEmailsConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
-    from pipelines import sync
-
     customer_id = context.partition_key
     if not config.file_ids:
         raise dg.Failure(description="name the emails to delete: file_ids")
+    engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:
             result = sync.delete_emails(
-                stores.mail(customer_id), config.file_ids, keep_record=config.keep_record
+                customer_id,
+                file_ids=config.file_ids,
+                keep_record=config.keep_record,
+                request_id=_request_id(config),
+                settings=engine_settings,
             )
         except sync.SyncError as error:
-            raise _failure(error) from None
-    return dg.Output(None, metadata={"deleted": len(result.deleted), "not_found": len(result.not_found)})
+            raise dg.Failure(description=str(error)) from None
+    return dg.Output(
+        None, metadata={"deleted": len(result.deleted), "not_found": dg.MetadataValue.json(result.not_found)}
+    )
 
 
 @dg.op(description="Delete the customer's mail store and control-store rows, then its partition.")
 def delete_customer(
     context: dg.OpExecutionContext, config: DeleteCustomerConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
-    from pipelines import sync
-
     customer_id = context.partition_key
+    engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:
-            sync.delete_customer(settings(stores, graph), customer_id)
+            result = sync.delete_customer(customer_id, settings=engine_settings)
         except sync.SyncError as error:
-            raise _failure(error) from None
+            raise dg.Failure(description=str(error)) from None
     removed = remove_customer_partition(context.instance, customer_id)
-    return dg.Output(None, metadata={"partition_removed": removed})
+    return dg.Output(
+        None,
+        metadata={
+            "mail_store_deleted": result.mail_store_deleted,
+            "customer_purged": result.customer_purged,
+            "partition_removed": removed,
+        },
+    )
 
 
 @dg.job(partitions_def=customers, executor_def=dg.in_process_executor, tags=_JOB_TAGS)
