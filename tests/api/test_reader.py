@@ -1,0 +1,74 @@
+"""The API's shared reader: mail stores attached read-only to one in-memory DuckDB, released for writers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines.store import FileQuery, StoreNotFound, mail_store_path
+from pipelines.store._api_reads import SharedReader
+from tests.api.mail import email, fill
+
+WRITER = """
+import sys, time
+from tests.api.mail import email, fill
+started = time.monotonic()
+fill(__import__("pathlib").Path(sys.argv[1]), sys.argv[2], [email(n) for n in range(1, 16)])
+print(time.monotonic() - started)
+"""
+
+
+@pytest.fixture
+def reader() -> Iterator[SharedReader]:
+    shared = SharedReader(lock_timeout=20, idle_s=5.0, poll_s=0.02)
+    yield shared
+    shared.close()
+
+
+def test_a_writer_in_another_process_gets_the_store_while_it_is_attached(
+    reader: SharedReader, tmp_path: Path
+) -> None:
+    fill(tmp_path, "c", [email(n) for n in range(1, 6)])
+    path = mail_store_path(tmp_path, "c")
+    assert reader.list_files(path, FileQuery()).count == 5
+    assert reader._attached  # kept attached: idle_s is 5 s here
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-c", WRITER, str(tmp_path), "c"]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 5  # the reader yielded at once, not after its idle time
+    page = reader.list_files(path, FileQuery(limit=100))
+    assert page.count == 15  # attached again, after the write: no stale answer survives
+
+
+def test_an_idle_store_is_let_go_and_a_missing_one_is_not_found(tmp_path: Path) -> None:
+    shared = SharedReader(idle_s=0.1, poll_s=0.02)
+    try:
+        fill(tmp_path, "c", [email(1)])
+        path = mail_store_path(tmp_path, "c")
+        assert [r.message_id for r in shared.list_files(path, FileQuery()).results] == ["AAMk-000001"]
+        deadline = time.monotonic() + 5
+        while shared._attached and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not shared._attached
+        with pytest.raises(StoreNotFound):
+            shared.list_files(mail_store_path(tmp_path, "nobody"), FileQuery())
+    finally:
+        shared.close()
+
+
+def test_the_reader_agrees_with_the_mail_store(reader: SharedReader, tmp_path: Path) -> None:
+    store = fill(tmp_path, "c", [email(n) for n in range(1, 31)])
+    path = mail_store_path(tmp_path, "c")
+    for query in (
+        FileQuery(limit=7, offset=3, order_by="id", order_dir="desc"),
+        FileQuery(name_contains="invoice", limit=50, order_by="name"),
+        FileQuery(file_ids=[2, 4, 6], limit=5),
+        FileQuery(limit=0),
+    ):
+        assert reader.list_files(path, query) == store.list_files(query)
