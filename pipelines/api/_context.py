@@ -20,11 +20,11 @@ from pipelines.store import (
     FileQuery,
     MailStore,
     SchemaError,
+    SharedReader,
     StoreBusy,
     StoreNotFound,
     StoreSettings,
 )
-from pipelines.store._api_reads import SharedReader
 
 T = TypeVar("T")
 

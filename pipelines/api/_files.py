@@ -40,8 +40,10 @@ from pipelines.store import (
     FileQuery,
     FileRecord,
     MailStore,
+    WebhookEvent,
+    enqueue_webhook_events,
+    record_requests,
 )
-from pipelines.store._api_support import WebhookEvent, enqueue_webhook_events, record_requests
 
 router = APIRouter(tags=["Files"])
 FileId = Annotated[int, Path(ge=0, le=MAX_ID)]

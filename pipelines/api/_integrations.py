@@ -41,8 +41,7 @@ from pipelines.graph import (
     GraphError,
     Mailbox,
 )
-from pipelines.store import Connection
-from pipelines.store._api_support import WebhookEvent, enqueue_webhook_events, record_requests
+from pipelines.store import Connection, WebhookEvent, enqueue_webhook_events, record_requests
 
 router = APIRouter(tags=["Integrations"])
 T = TypeVar("T")

@@ -23,8 +23,7 @@ from pipelines.api._models import (
     UserRequestContent,
     UserResponse,
 )
-from pipelines.store import Customer, CustomerUpdate, StoreCounts
-from pipelines.store._api_support import record_requests
+from pipelines.store import Customer, CustomerUpdate, StoreCounts, record_requests
 
 router = APIRouter(tags=["Users"])
 

@@ -3,6 +3,13 @@
 Everything callers may use is named here; the modules behind it are implementation details.
 """
 
+from pipelines.store._api_reads import SharedReader
+from pipelines.store._api_support import (
+    WebhookEvent,
+    enqueue_webhook_events,
+    record_requests,
+    webhook_payload,
+)
 from pipelines.store._control_types import (
     DEFAULT_AUTO_SYNC_MINUTES,
     MIN_AUTO_SYNC_MINUTES,
@@ -112,6 +119,7 @@ __all__ = [
     "SearchHit",
     "SecretBox",
     "SecretError",
+    "SharedReader",
     "StoreBusy",
     "StoreCounts",
     "StoreError",
@@ -119,8 +127,12 @@ __all__ = [
     "StoreSettings",
     "SyncState",
     "Webhook",
+    "WebhookEvent",
     "content_hash",
     "customer_slug",
     "delete_mail_store",
+    "enqueue_webhook_events",
     "mail_store_path",
+    "record_requests",
+    "webhook_payload",
 ]
