@@ -120,11 +120,14 @@ def create_app(
     stores: StoreSettings | None = None,
     graph: GraphSettings | None = None,
 ) -> FastAPI:
-    """The API. Settings default to the environment (`MAILROOM_API_*`, `MAILROOM_*`, `MAILROOM_GRAPH_*`)."""
+    """The API. Settings default to the environment: `MAILROOM_API_*` here, and for the stores and Graph
+    what every Mailroom process reads (`pipelines.settings`: `MAILROOM_DATA_DIR`, `MAILROOM_CLIENT_ID`)."""
     settings = settings or ApiSettings()
     stores = stores or StoreSettings()
     if graph is None:
-        graph = GraphSettings()
+        from pipelines.settings import graph_settings_from_environment
+
+        graph = graph_settings_from_environment()
     context = ApiContext.build(settings, stores, graph)
 
     @asynccontextmanager

@@ -41,6 +41,7 @@ def api(
     from pydantic import ValidationError
 
     from pipelines.api import ApiSettings, serve
+    from pipelines.settings import SettingsError
 
     overrides = {"host": host, "port": port, "public_url": public_url}
     try:
@@ -48,7 +49,7 @@ def api(
         serve(settings, announce_json=json)
     except ValidationError as error:
         raise _fail(_problems(error)) from None
-    except (RuntimeError, OSError) as error:
+    except (RuntimeError, OSError, SettingsError) as error:
         raise _fail(str(error)) from None
 
 
