@@ -1,0 +1,150 @@
+"""End to end: a client connects a sandbox mailbox through the API's OAuth routes, turns auto-sync on, and a
+real `dagster-daemon` (the sensor, then the runs) syncs it; the client lists the files, resyncs one, deletes
+one that stays deleted after the next sync, and receives signed webhooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from pipelines.api import ApiProcess, verify_signature
+from pipelines.defs.local import daemon, daemon_ready, open_instance, prepare_home
+from pipelines.store import ControlStore, Request
+from tests.api.receiver import Receiver
+
+CUSTOMER = "e2e@example.com"
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = 240.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def finished(control: ControlStore, kind: str, after: int = 0) -> Callable[[], Request | None]:
+    def check() -> Request | None:
+        for request in control.requests(customer_id=CUSTOMER, limit=200):
+            if request.kind == kind and request.id > after and request.status in ("succeeded", "failed"):
+                return request
+        return None
+
+    return check
+
+
+@pytest.mark.slow
+def test_connect_auto_sync_list_resync_delete_and_webhooks(
+    tmp_path: Path, fresh_sandbox, sandbox_admin
+) -> None:
+    home = prepare_home(tmp_path / "dagster_home", "queued")
+    data = tmp_path / "data"
+    key = Fernet.generate_key().decode()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILROOM_", "DAGSTER_"))}
+    env |= {
+        "DAGSTER_HOME": str(home),
+        "MAILROOM_DATA_DIR": str(data),
+        "MAILROOM_SECRET_KEY": key,
+        "MAILROOM_GRAPH_URL": fresh_sandbox.graph_url,
+        "MAILROOM_AUTHORITY": fresh_sandbox.authority,
+        "MAILROOM_CLIENT_ID": fresh_sandbox.client_id,
+        "MAILROOM_CLIENT_SECRET": fresh_sandbox.client_secret.get_secret_value(),
+        "MAILROOM_CA_BUNDLE": str(fresh_sandbox.ca_cert),
+        "MAILROOM_API_WEBHOOK_POLL_S": "0.1",
+    }
+    control = ControlStore(data / "control.sqlite3", secret_key=key)
+    _, api_key = control.create_api_key("e2e")
+    me = {"authorization": f"Bearer {api_key}", "customer-id": CUSTOMER}
+    (tmp_path / "logs").mkdir()
+
+    with (
+        Receiver() as receiver,
+        ApiProcess(env, log_path=tmp_path / "logs" / "api.log") as api,
+        httpx.Client(base_url=api.url, headers=me, trust_env=False, timeout=60) as client,
+    ):
+        hook = client.post("/add_webhook", json={"url": receiver.url}).json()
+
+        # Connect alex's mailbox the way a browser would, through Microsoft's (the sandbox's) sign-in.
+        url = client.post("/integrations/oauth_url", json={"service": "OUTLOOK"}).json()["oauth_url"]
+        sandbox_admin.set_signin(user="alex@contoso.test")
+        try:
+            browser = ssl.create_default_context(cafile=str(fresh_sandbox.ca_cert))
+            with httpx.Client(verify=browser, trust_env=False, timeout=60) as visit:
+                landed = visit.get(url, follow_redirects=True)
+        finally:
+            sandbox_admin.set_signin(user=None)
+        assert landed.status_code == 200, landed.text
+        answer = client.post(
+            "/update_users",
+            json={
+                "customer_ids": [CUSTOMER],
+                "auto_sync_enabled_sources": ["OUTLOOK"],
+                "auto_sync_interval": 3,
+            },
+        )
+        assert answer.json() == {"success": True}
+
+        with daemon(env, log_path=tmp_path / "logs" / "daemon.log") as service:
+            service.wait_until(daemon_ready(open_instance(home)), timeout=120, what="healthy daemons")
+            first = until(finished(control, "sync"), "the first sync")
+            assert first.status == "succeeded", f"{first.reason}\n{service.log_tail()}"
+            listed = client.post(
+                "/user_files_v2", json={"pagination": {"limit": 1000}, "order_by": "id"}
+            ).json()
+            truth = sandbox_admin.ground_truth("alex@contoso.test")
+            assert listed["count"] >= 10
+            emails = [f for f in listed["results"] if f["parent_id"] is None]
+            assert {f["external_file_id"] for f in emails} <= {m["id"] for m in _messages(truth)}
+            (source,) = client.post("/user_data_sources", json={}).json()["results"]
+            assert source["sync_status"] == "READY"
+
+            target, doomed = emails[0], emails[1]
+            assert client.post("/resync_file", json={"file_id": target["id"]}).status_code == 200
+            resync = until(finished(control, "resync"), "the resync")
+            assert resync.status == "succeeded", resync.reason
+
+            deleting = client.post(
+                "/delete_files_v2", json={"filters": {"ids": [doomed["id"]]}, "send_webhook": True}
+            )
+            assert deleting.json() == {"success": True}
+            delete = until(finished(control, "delete_files"), "the delete")
+            assert delete.status == "succeeded", delete.reason
+            assert client.post("/integrations/outlook/sync", json={"filters": {}}).json() == {"success": True}
+            second = until(finished(control, "sync", after=delete.id), "the second sync")
+            assert second.status == "succeeded", second.reason
+
+        after = client.post("/user_files_v2", json={"pagination": {"limit": 1000}}).json()
+        ids = {f["external_file_id"] for f in after["results"]}
+        assert doomed["external_file_id"] not in ids  # deleted stays deleted
+        assert target["external_file_id"] in ids
+
+        events = receiver.wait_for(lambda got: {"ADD", "FILE_DELETED"} <= _types(got), timeout=30)
+    for event in events:
+        assert verify_signature(event.body, event.headers["carbon-signature"], hook["signing_key"])
+    deleted = [_payload(e) for e in events if _payload(e)["webhook_type"] == "FILE_DELETED"]
+    assert [d["obj"]["object_id"] for d in deleted] == [str(doomed["id"])]
+
+
+def _messages(truth: dict[str, Any]) -> list[dict[str, Any]]:
+    return truth.get("messages") or [
+        m for folder in truth.get("folders", []) for m in folder.get("messages", [])
+    ]
+
+
+def _payload(event) -> dict[str, Any]:
+    return json.loads(json.loads(event.body)["payload"])
+
+
+def _types(events) -> set[str]:
+    return {_payload(e)["webhook_type"] for e in events}
