@@ -36,7 +36,6 @@ from pipelines.store import (
     AttachmentRecord,
     Customer,
     EmailRecord,
-    FilePage,
     FileQuery,
     FileRecord,
     MailStore,
@@ -59,7 +58,6 @@ _FORMATS = {
     "MOV", "MKV", "FLV", "WEBM", "EML", "MSG",
 }  # fmt: skip
 _FORMAT_ALIASES = {"JPEG": "JPG", "HTM": "HTML", "TEXT": "TXT", "MARKDOWN": "MD"}
-_EMPTY = FilePage(results=(), count=0)
 
 
 # -- Carbon's filters to the mail store's query ---------------------------------------------------------

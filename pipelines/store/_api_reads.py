@@ -73,8 +73,13 @@ class SharedReader:
             ":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
         self._db.execute("SET TimeZone = 'UTC'")
-        self._lock = threading.Lock()
-        self._attach_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the tables below
+        self._db_lock = (
+            threading.Lock()
+        )  # the in-memory connection's own statements (ATTACH, DETACH) take turns
+        self._path_locks: dict[
+            Path, threading.Lock
+        ] = {}  # one attach at a time per store, none across stores
         self._attached: dict[Path, _Attached] = {}
         self._leaving: list[_Attached] = []  # doomed, detached once their last query is done
         self._names = itertools.count()
@@ -105,10 +110,10 @@ class SharedReader:
                 raise StoreNotFound(f"no mail store at {path}: it was deleted")
             alias = f"store_{next(self._names)}"
             self._attach_file(path, alias)
-            stack.callback(self._db.execute, f"DETACH {alias}")
-            version = self._db.execute(
+            stack.callback(self._statement, f"DETACH {alias}")
+            version = self._statement(
                 f"SELECT coalesce(max(version), 0) FROM {alias}.schema_version"  # noqa: S608 (our alias)
-            ).fetchone()
+            )
             if version is None or version[0] != latest("mail"):
                 raise SchemaError(f"{path.name} is at another schema version than this code reads")
         except BaseException:
@@ -116,13 +121,17 @@ class SharedReader:
             raise
         return _Attached(alias, stack)
 
+    def _statement(self, statement: str) -> tuple[Any, ...] | None:
+        with self._db_lock:
+            return self._db.execute(statement).fetchone()
+
     def _attach_file(self, path: Path, alias: str) -> None:
         # ATTACH takes no bound parameters; the path is ours (a slug and a hash), quoted as a SQL literal.
         literal = "'" + str(path).replace("'", "''") + "'"
         delays = backoff_delays(self.lock_timeout)
         while True:
             try:
-                self._db.execute(f"ATTACH {literal} AS {alias} (READ_ONLY)")
+                self._statement(f"ATTACH {literal} AS {alias} (READ_ONLY)")
                 return
             except duckdb.IOException as error:
                 if not is_lock_conflict(error):
@@ -135,9 +144,7 @@ class SharedReader:
                 time.sleep(delay)
 
     def _detach(self, entry: _Attached) -> None:
-        # The in-memory connection is not shared between threads: attaching and detaching take turns.
-        with self._attach_lock:
-            entry.stack.close()
+        entry.stack.close()  # DETACH, then leave the gate
 
     @contextmanager
     def _use(self, path: Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, _Attached]]:
@@ -148,7 +155,10 @@ class SharedReader:
             else:
                 entry = None
         if entry is None:
-            with self._attach_lock:
+            with self._lock:
+                path_lock = self._path_locks.setdefault(path, threading.Lock())
+            # A store waited for at its gate (a sync run writing it) holds up only requests for that store.
+            with path_lock:
                 with self._lock:
                     found = self._attached.get(path)
                     if found is not None and not found.doomed:
@@ -159,7 +169,8 @@ class SharedReader:
                     entry.users = 1
                     with self._lock:
                         self._attached[path] = entry
-        cursor = self._db.cursor()
+        with self._db_lock:
+            cursor = self._db.cursor()
         try:
             cursor.execute(f"USE {entry.alias}")
             yield cursor, entry

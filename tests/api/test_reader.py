@@ -72,3 +72,22 @@ def test_the_reader_agrees_with_the_mail_store(reader: SharedReader, tmp_path: P
         FileQuery(limit=0),
     ):
         assert reader.list_files(path, query) == store.list_files(query)
+
+
+def test_a_store_held_by_a_writer_holds_up_only_its_own_readers(reader: SharedReader, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipelines.store._gate import gate
+
+    fill(tmp_path, "a", [email(1)])
+    fill(tmp_path, "b", [email(2)])
+    a, b = mail_store_path(tmp_path, "a"), mail_store_path(tmp_path, "b")
+    with ThreadPoolExecutor(1) as pool:
+        with gate(a, writer=True, timeout=5):  # a sync run's unit of work on customer a
+            waiting = pool.submit(reader.list_files, a, FileQuery())
+            time.sleep(0.3)
+            assert not waiting.done()  # a's reader queues behind the writer ...
+            started = time.monotonic()
+            assert reader.list_files(b, FileQuery()).count == 1  # ... b's does not
+            assert time.monotonic() - started < 2
+        assert waiting.result(timeout=10).count == 1
