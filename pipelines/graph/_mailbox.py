@@ -272,10 +272,21 @@ class Mailbox:
         return Message.model_validate_json(body)
 
     async def get_messages(
-        self, ids: Iterable[str], *, select: Sequence[str] | None = None, body_type: BodyType | None = None
+        self,
+        ids: Iterable[str],
+        *,
+        select: Sequence[str] | None = None,
+        expand: str | None = None,
+        body_type: BodyType | None = None,
     ) -> dict[str, Message | None]:
-        """Many messages by id, through $batch (20 a batch, batches in parallel); None for a message gone."""
-        query = f"?$select={','.join(select)}" if select else ""
+        """Many messages by id, through $batch (20 a batch, batches in parallel); None for a message gone.
+
+        `expand` is passed as `$expand`, e.g. `attachments($select=id,name,size,isInline)` to have each
+        message's attachment metadata in the same answer."""
+        options = [f"$select={','.join(select)}"] if select else []
+        if expand:
+            options.append(f"$expand={expand}")
+        query = f"?{'&'.join(options)}" if options else ""
         wanted = list(dict.fromkeys(ids))
         chunks = [wanted[i : i + BATCH_LIMIT] for i in range(0, len(wanted), BATCH_LIMIT)]
         results: dict[str, Message | None] = {}
