@@ -57,6 +57,7 @@ INSERT_FOLDERS = """
            unread_count, child_folder_count, now()
     FROM incoming_folders
 """
+FOLDERS_REFRESHED_AT = "SELECT max(updated_at) FROM folders WHERE data_source_id IS NOT DISTINCT FROM ?"
 SELECT_FOLDERS = """
     SELECT folder_id, display_name, path, parent_id, well_known_name, data_source_id, total_count,
            unread_count, child_folder_count
@@ -275,6 +276,10 @@ FINISH_RUN = """
     WHERE run_id = ? RETURNING run_id
 """
 LATEST_RUNS = "SELECT * FROM sync_runs ORDER BY run_id DESC LIMIT ?"
+CLOSE_INTERRUPTED_RUNS = """
+    UPDATE sync_runs SET finished_at = now(), status = 'failed', error = ?
+    WHERE status = 'running' RETURNING run_id
+"""
 
 # -- reads -----------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -330,6 +331,19 @@ class MailStore:
             if not con.execute(sql.FINISH_RUN, params).fetchall():
                 raise NotFound(f"no sync run {run_id} in {self.path.name}")
 
+    def close_interrupted_runs(self, error: str) -> tuple[int, ...]:
+        """Mark runs still 'running' as failed with `error`: their process died before finishing them.
+
+        Call it only while holding the customer's run lock, when no run can be under way.
+        """
+        with self._write() as con:
+            return tuple(sorted(r for (r,) in con.execute(sql.CLOSE_INTERRUPTED_RUNS, [error]).fetchall()))
+
+    def has_search_index(self) -> bool:
+        """Whether a full-text index has been built (a sync keeps an existing one up to date)."""
+        with self._read() as con:
+            return _has_search_index(con)
+
     def rebuild_search_index(self) -> int:
         """(Re)build the full-text index over subject, sender and text; returns the emails indexed."""
         with self._write() as con:
@@ -422,6 +436,11 @@ class MailStore:
         """The folders recorded for this mailbox, by path."""
         with self._read() as con:
             return [FolderRow(**r) for r in _rows(con.execute(sql.SELECT_FOLDERS))]
+
+    def folders_refreshed_at(self, data_source_id: int | None) -> datetime | None:
+        """When the folders of one connection were last recorded (None: never)."""
+        with self._read() as con:
+            return con.execute(sql.FOLDERS_REFRESHED_AT, [data_source_id]).fetchone()[0]
 
     def newest(self, limit: int = 10) -> list[EmailSummary]:
         """The most recently received emails still in the store, for a preview."""
