@@ -1,0 +1,422 @@
+"""A sync run: customer → connection → folders → one round per folder → the run's record.
+
+The run holds the customer's run lock throughout, records itself in the mail store (its plan, folders and
+counts, or the error that stopped it), keeps the connection's status in the control store (SYNCING, READY,
+SYNC_ERROR), and rebuilds the full-text index when one exists and the run changed something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import filters
+from pipelines.graph import (
+    AuthError,
+    GraphError,
+    NotFoundError,
+    SyncStateExpired,
+)
+from pipelines.settings import Settings
+from pipelines.store import (
+    Connection,
+    Cursor,
+    MailStore,
+    Page,
+    PageResult,
+    RunStart,
+    RunTotals,
+    StoreBusy,
+    StoreError,
+)
+from pipelines.sync import _folders
+from pipelines.sync._connect import Target, find_connection, find_customer, open_target
+from pipelines.sync._convert import Converter, default_workers
+from pipelines.sync._errors import (
+    ConnectionRefused,
+    InvalidRequest,
+    SyncBusy,
+    SyncError,
+    SyncFailed,
+)
+from pipelines.sync._folders import SyncFolder
+from pipelines.sync._lock import run_lock
+from pipelines.sync._models import Counts, FolderOutcome, SyncOptions, SyncProgress, SyncResult
+from pipelines.sync._plan import FolderPlan, RunPlan, plan_run
+from pipelines.sync._rounds import IN_FLIGHT, RoundContext, Store, list_pages, run_round
+
+FOLDERS_AT_ONCE = 4
+"""Folders listed at once (a mailbox takes 4 requests in flight; more folders would only queue)."""
+LIGHT_PAGE_SIZE = 500
+"""Page size of listings without bodies (the batch strategy): small pages of ids and a few properties."""
+
+Progress = Callable[[SyncProgress], None]
+_INTERRUPTED = "interrupted: the run's process stopped before it finished"
+
+
+def parse_filter(value: str | dict[str, Any] | None) -> filters.Filter:
+    """A filter from text or Carbon JSON; InvalidRequest with the filter language's own explanation."""
+    try:
+        return filters.parse(value)
+    except filters.FilterError as error:
+        raise InvalidRequest(f"the filter is not valid: {error}") from None
+
+
+@dataclass
+class _Tally:
+    """The run's running totals, updated as batches are stored."""
+
+    counts: Counts = field(default_factory=Counts)
+    created: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    stored: int = 0
+
+
+class _Run:
+    def __init__(
+        self,
+        settings: Settings,
+        target: Target,
+        db: Store,
+        plan: RunPlan,
+        options: SyncOptions,
+        check_known: bool,
+        progress: Progress | None,
+    ) -> None:
+        self.settings = settings
+        self.target = target
+        self.db = db
+        self.store: MailStore = db.store
+        self.plan = plan
+        self.options = options
+        self.progress = progress
+        self.tally = _Tally()
+        self.outcomes: dict[str, FolderOutcome] = {}
+        self.folders: list[SyncFolder] = []
+        self.folders_done = 0
+        workers = default_workers() if options.convert_workers is None else options.convert_workers
+        self.converter = Converter(workers)
+        self.context = RoundContext(
+            mailbox=target.mailbox,
+            store=db,
+            options=options,
+            keep=filters.compile(plan.tree),
+            converter=self.converter,
+            data_source_id=target.connection.id,
+            check_known=check_known,
+            in_flight=asyncio.Semaphore(IN_FLIGHT),
+            on_stored=self._stored,
+        )
+
+    # -- folders -------------------------------------------------------------------------------------------
+
+    async def resolve(self, references: tuple[str, ...], subfolders: bool) -> list[SyncFolder]:
+        source = self.target.connection.id
+        recorded = [r for r in await self.db.call(self.store.folders) if r.data_source_id == source]
+        if recorded:
+            refreshed = await self.db.call(self.store.folders_refreshed_at, source)
+            if not (subfolders and _folders.stale(refreshed)):
+                found = _folders.from_records(recorded, references, subfolders=subfolders)
+                if found is not None:
+                    return found
+        tree, rows = await _folders.walk(self.target.mailbox, source)
+        await self.db.call(self.store.upsert_folders, rows)
+        return await _folders.resolve(self.target.mailbox, tree, references, subfolders=subfolders)
+
+    def _folder_plan(self, folder: SyncFolder, existing: set[str]) -> FolderPlan:
+        """The pushed plan, unless the folder is too big for a filtered delta round (Graph silently stops
+        at 5,000 messages) or already runs its rounds without the push."""
+        plan, unpushed = self.plan.pushed, self.plan.unpushed
+        if unpushed is None or plan.fingerprint in existing:
+            return plan
+        if unpushed.fingerprint in existing or (folder.total or 0) >= self.plan.round_cap:
+            return unpushed
+        return plan
+
+    # -- rounds --------------------------------------------------------------------------------------------
+
+    async def sync_folder(self, folder: SyncFolder) -> None:
+        states = {
+            s.fingerprint: s for s in await self.db.call(self.store.sync_states) if s.folder_id == folder.id
+        }
+        plan = self._folder_plan(folder, set(states))
+        outcome = FolderOutcome(folder_id=folder.id, path=folder.path, round="first")
+        self.outcomes[folder.id] = outcome
+        listing = self.plan.mode == "listing"
+        state = states.get(plan.fingerprint)
+        link: str | None = None
+        if state is not None and state.status == "in_round" and state.next_link:
+            outcome.round, link = "resumed", state.next_link
+        elif state is not None and state.status == "idle" and state.delta_link and not listing:
+            outcome.round, link = "incremental", state.delta_link
+        else:
+            outcome.round = "listing" if listing else "first"
+            await self._start(folder, plan, forget=state is None and bool(states))
+        try:
+            outcome.pages += await self._round(folder, plan, link)
+        except SyncStateExpired:
+            # Graph forgot the link: list the folder again, and remove afterwards what the listing no
+            # longer shows (deletions made while the link was lost would otherwise be missed).
+            outcome.restarted = True
+            await self.db.call(self.store.start_round, folder.id, plan.fingerprint)
+            outcome.pages += await self._round(folder, plan, None)
+        except NotFoundError:
+            if await self._exists(folder):
+                raise
+            await self._gone(folder, plan)
+        self.folders_done += 1
+        self._report(folder)
+
+    async def _start(self, folder: SyncFolder, plan: FolderPlan, *, forget: bool) -> None:
+        if forget:
+            # Another filter's rounds are stale once this one rewrites the folder's rows.
+            await self.db.call(self.store.forget_sync_state, folder.id)
+        await self.db.call(
+            self.store.start_round, folder.id, plan.fingerprint, sweep=self.context.check_known
+        )
+
+    async def _round(self, folder: SyncFolder, plan: FolderPlan, link: str | None) -> int:
+        settings = self.settings.graph
+        page_size = settings.delta_page_size if plan.strategy == "pages" else LIGHT_PAGE_SIZE
+        pages = list_pages(
+            self.target.mailbox,
+            folder,
+            plan,
+            listing=self.plan.mode == "listing",
+            link=link,
+            page_size=page_size,
+        )
+        return await run_round(self.context, folder, plan, pages)
+
+    async def _exists(self, folder: SyncFolder) -> bool:
+        try:
+            await self.target.mailbox.get_folder(folder.id)
+        except NotFoundError:
+            return False
+        return True
+
+    async def _gone(self, folder: SyncFolder, plan: FolderPlan) -> None:
+        """The folder was deleted from the mailbox: a sweep with nothing seen removes its rows."""
+        await self.db.call(self.store.start_round, folder.id, plan.fingerprint)
+        result = await self.db.call(self.store.apply_page, Page(folder.id, plan.fingerprint, cursor=Cursor()))
+        await self.db.call(self.store.forget_sync_state, folder.id)
+        self.outcomes[folder.id].round = "gone"
+        self._stored(folder, result, Counts())
+
+    # -- accounting ----------------------------------------------------------------------------------------
+
+    def _stored(self, folder: SyncFolder, result: PageResult, counts: Counts) -> None:
+        stored = Counts(
+            inserted=result.inserted,
+            updated=result.updated,
+            moved=result.moved,
+            unchanged=result.unchanged,
+            deleted=result.removed + result.swept,
+            skipped=dict(result.skipped),
+        )
+        stored.add(counts)
+        self.outcomes[folder.id].counts.add(stored)
+        self.tally.counts.add(stored)
+        self.tally.created.extend(result.created_file_ids)
+        self.tally.changed.extend(result.changed_file_ids)
+        self.tally.removed.extend(result.removed_file_ids)
+        self.tally.stored += len(result.created_file_ids) + len(result.changed_file_ids) + result.unchanged
+        self._report(folder)
+
+    def _report(self, folder: SyncFolder | None, *, done: bool = False) -> None:
+        if self.progress is None:
+            return
+        totals = [f.total for f in self.folders]
+        self.progress(
+            SyncProgress(
+                folders_total=len(self.folders),
+                folders_done=self.folders_done,
+                folder=folder.path if folder else None,
+                seen=self.tally.counts.seen,
+                stored=self.tally.stored,
+                expected=sum(t or 0 for t in totals) if totals else None,
+                done=done,
+            )
+        )
+
+    async def run_folders(self) -> None:
+        gate = asyncio.Semaphore(FOLDERS_AT_ONCE)
+
+        async def one(folder: SyncFolder) -> None:
+            async with gate:
+                await self.sync_folder(folder)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for folder in self.folders:
+                    group.create_task(one(folder))
+        except BaseExceptionGroup as errors:
+            raise _first(errors) from None
+        finally:
+            self.converter.close()
+
+    def totals(self, run_seconds: float) -> RunTotals:
+        counts = self.tally.counts
+        stats = self.target.graph.stats
+        return RunTotals(
+            seen=counts.seen,
+            matched=counts.matched,
+            fetched=counts.fetched,
+            inserted=counts.inserted,
+            updated=counts.updated,
+            moved=counts.moved,
+            unchanged=counts.unchanged,
+            deleted=counts.deleted,
+            skipped=dict(counts.skipped),
+            requests=stats.requests,
+            throttled_waits=stats.throttled,
+            throttled_seconds=round(stats.waited_s, 3),
+            details={
+                "mode": self.plan.mode,
+                "strategy": self.plan.strategy,
+                "strategy_reason": self.plan.reason,
+                "connection_id": self.target.connection.id,
+                "mailbox": self.target.connection.mailbox,
+                "retries": stats.retries,
+                "seconds": round(run_seconds, 3),
+                "folders": [o.model_dump() for o in self.outcomes.values()],
+            },
+        )
+
+
+def _first(errors: BaseExceptionGroup) -> BaseException:
+    """The first real error of a task group (a cancellation only when there is nothing else)."""
+    leaves: list[BaseException] = []
+
+    def collect(group: BaseExceptionGroup) -> None:
+        for error in group.exceptions:
+            if isinstance(error, BaseExceptionGroup):
+                collect(error)
+            else:
+                leaves.append(error)
+
+    collect(errors)
+    return next((e for e in leaves if not isinstance(e, asyncio.CancelledError)), leaves[0])
+
+
+def _failure(error: BaseException, connection: Connection) -> SyncError:
+    """The engine's error for whatever stopped a run."""
+    if isinstance(error, SyncError):
+        return error
+    if isinstance(error, AuthError):
+        return ConnectionRefused(
+            f"Microsoft refused connection {connection.id} ({connection.mailbox}): {error}; "
+            "the mailbox must be connected again"
+        )
+    if isinstance(error, StoreBusy):
+        return SyncBusy(str(error))
+    if isinstance(error, GraphError | StoreError):
+        return SyncFailed(f"the sync of {connection.mailbox} stopped: {error}")
+    return SyncFailed(f"the sync of {connection.mailbox} stopped: {type(error).__name__}: {error}")
+
+
+async def sync(
+    customer_id: str, options: SyncOptions, settings: Settings, progress: Progress | None
+) -> SyncResult:
+    control = settings.control_store()
+    customer = find_customer(control, customer_id)
+    connection = find_connection(control, customer, options.connection_id)
+    tree = parse_filter(options.filter if options.filter is not None else customer.default_filter)
+    references = options.folders or (customer.default_folder or "inbox",)
+    plan = plan_run(tree, one_off=options.one_off, strategy=options.strategy)
+    store = settings.mail_store(customer.customer_id)
+    with (
+        run_lock(store.path, customer_id=customer.customer_id),
+        ThreadPoolExecutor(1, thread_name_prefix="mailroom-store") as executor,
+    ):
+        db = Store(store, executor)
+        try:
+            await db.call(
+                store.close_interrupted_runs, "interrupted: the run's process stopped before it finished"
+            )
+            held = await db.call(store.counts)
+        except StoreError as error:
+            raise _failure(error, connection) from error
+        check_known = bool(held.emails or held.removed or held.tombstones)
+        control.record_connection_sync(connection.id, status="SYNCING")
+        started = datetime.now(UTC)
+        run_id: int | None = None
+        run: _Run | None = None
+        try:
+            async with open_target(settings, control, customer, connection) as target:
+                run = _Run(settings, target, db, plan, options, check_known, progress)
+                run.folders = await run.resolve(references, options.subfolders)
+                start = RunStart(
+                    plan=plan.explain(),
+                    folders=tuple(f.path for f in run.folders),
+                    trigger=options.trigger,
+                    request_id=options.request_id,
+                    orchestrator_run_id=options.orchestrator_run_id,
+                )
+                run_id = await db.call(store.start_run, start)
+                run._report(None)
+                await run.run_folders()
+                finished = datetime.now(UTC)
+                totals = run.totals((finished - started).total_seconds())
+                await db.call(store.finish_run, run_id, totals)
+                changed = totals.inserted + totals.updated + totals.moved + totals.deleted
+                if changed and await db.call(store.has_search_index):
+                    await db.call(store.rebuild_search_index)
+                run._report(None, done=True)
+        except BaseException as error:
+            # Ctrl-C and cancellation are recorded like any failure, then go on as themselves.
+            failure = _failure(error, connection)
+            finished = datetime.now(UTC)
+            if run is not None and run_id is not None:
+                totals = run.totals((finished - started).total_seconds())
+                # If the store is what failed, the run stays 'running' until the next run closes it.
+                with contextlib.suppress(StoreError):
+                    await db.call(store.finish_run, run_id, totals, error=str(failure))
+                failure.result = _result(
+                    customer_id, connection, run, run_id, started, finished, str(failure)
+                )
+            control.record_connection_sync(connection.id, status="SYNC_ERROR", error=str(failure))
+            if failure is error or not isinstance(error, Exception):
+                raise
+            raise failure from error
+        control.record_connection_sync(connection.id, status="READY", synced=True)
+        return _result(customer_id, connection, run, run_id, started, finished, None)
+
+
+def _result(
+    customer_id: str,
+    connection: Connection,
+    run: _Run,
+    run_id: int,
+    started: datetime,
+    finished: datetime,
+    error: str | None,
+) -> SyncResult:
+    stats = run.target.graph.stats
+    return SyncResult(
+        customer_id=customer_id,
+        connection_id=connection.id,
+        mailbox=connection.mailbox,
+        run_id=run_id,
+        status="failed" if error else "succeeded",
+        error=error,
+        plan=run.plan.explain(),
+        strategy=run.plan.strategy,
+        strategy_reason=run.plan.reason,
+        folders=list(run.outcomes.values()),
+        counts=run.tally.counts,
+        requests=stats.requests,
+        throttled_waits=stats.throttled,
+        throttled_seconds=round(stats.waited_s, 3),
+        created_file_ids=sorted(run.tally.created),
+        changed_file_ids=sorted(run.tally.changed),
+        removed_file_ids=sorted(run.tally.removed),
+        started_at=started,
+        finished_at=finished,
+    )

@@ -1,0 +1,41 @@
+"""One run at a time per customer: an exclusive lock beside the customer's mail store, held for the run.
+
+Dagster already queues one run per customer; this also covers the CLI and anything else that calls the engine
+while a run is under way. `flock` is dropped by the kernel when a process dies, so a killed run never leaves
+the customer locked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipelines.sync._errors import SyncBusy
+
+RUN_LOCK_SUFFIX = ".run"
+
+
+def run_lock_path(store_path: Path) -> Path:
+    return store_path.with_name(store_path.name + RUN_LOCK_SUFFIX)
+
+
+@contextmanager
+def run_lock(store_path: Path, *, customer_id: str) -> Iterator[None]:
+    """Hold the customer's run lock, or raise SyncBusy at once if another run holds it."""
+    path = run_lock_path(store_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SyncBusy(
+            f"another run is working on customer {customer_id!r}'s mail store; try again when it has finished"
+        ) from None
+    try:
+        yield
+    finally:
+        os.close(fd)

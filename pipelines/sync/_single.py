@@ -1,0 +1,203 @@
+"""Single emails and whole customers: resync (refetch, diff, write only if changed), delete, delete all.
+
+Each holds the customer's run lock, so it never interleaves with a sync run's pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from pipelines.graph import GraphError, Message
+from pipelines.settings import Settings
+from pipelines.store import AttachmentRow, FileQuery, MailStore, StoreError
+from pipelines.sync import _folders
+from pipelines.sync._connect import find_connection, find_customer, open_target
+from pipelines.sync._convert import convert
+from pipelines.sync._engine import _failure
+from pipelines.sync._errors import InvalidRequest
+from pipelines.sync._lock import run_lock, run_lock_path
+from pipelines.sync._models import (
+    CustomerDeleted,
+    DeleteResult,
+    EmailResync,
+    ResyncResult,
+    SyncOptions,
+)
+from pipelines.sync._rounds import Store, download_attachments
+from pipelines.sync._rows import ATTACHMENT_EXPAND, FULL_SELECT, attachment_row, email_row
+
+
+async def resync(
+    customer_id: str,
+    file_ids: Sequence[int],
+    message_ids: Sequence[str],
+    *,
+    attachments: bool,
+    connection_id: int | None,
+    request_id: str | None,
+    settings: Settings,
+) -> ResyncResult:
+    if not file_ids and not message_ids:
+        raise InvalidRequest("name the emails to resync by file id or message id")
+    control = settings.control_store()
+    customer = find_customer(control, customer_id)
+    connection = find_connection(control, customer, connection_id)
+    store = settings.mail_store(customer.customer_id)
+    emails: list[EmailResync] = []
+    with run_lock(store.path, customer_id=customer.customer_id), ThreadPoolExecutor(1) as executor:
+        db = Store(store, executor)
+        try:
+            wanted = await _targets(db, file_ids, message_ids, emails)
+            async with open_target(settings, control, customer, connection) as target:
+                fetched = await target.mailbox.get_messages(
+                    list(wanted), select=FULL_SELECT, expand=ATTACHMENT_EXPAND
+                )
+                paths = await _paths(db, target, fetched, connection.id)
+                options = SyncOptions(attachments=attachments, request_id=request_id)
+                for message_id, file_id in wanted.items():
+                    message = fetched.get(message_id)
+                    if message is None:
+                        removed = await db.call(store.remove_messages, [message_id])
+                        emails.append(
+                            EmailResync(
+                                file_id=file_id or (removed[0] if removed else None),
+                                message_id=message_id,
+                                outcome="gone",
+                            )
+                        )
+                        continue
+                    rows = {message_id: tuple(attachment_row(a) for a in message.attachments or ())}
+                    if attachments:
+                        await download_attachments(target.mailbox, options, rows)
+                    emails.append(
+                        await _write(db, message, rows[message_id], paths, connection.id, request_id)
+                    )
+                requests = target.graph.stats.requests
+        except (GraphError, StoreError) as error:
+            raise _failure(error, connection) from error
+    return ResyncResult(customer_id=customer.customer_id, emails=emails, requests=requests)
+
+
+async def _targets(
+    db: Store, file_ids: Sequence[int], message_ids: Sequence[str], emails: list[EmailResync]
+) -> dict[str, int | None]:
+    """Message id → file id (None when the store never held it) of everything to refetch; file ids the
+    store does not know go straight into `emails` as unknown. An attachment's file brings its email."""
+    store = db.store
+    if not store.exists():
+        emails += [EmailResync(file_id=f, message_id="", outcome="unknown") for f in dict.fromkeys(file_ids)]
+        return dict.fromkeys(message_ids)
+    wanted: dict[str, None] = {}
+    if file_ids:
+        resolved = await db.call(store.resolve_file_ids, list(file_ids))
+        for file_id in dict.fromkeys(file_ids):
+            if file_id in resolved:
+                wanted[resolved[file_id][0]] = None
+            else:
+                emails.append(EmailResync(file_id=file_id, message_id="", outcome="unknown"))
+    wanted.update(dict.fromkeys(message_ids))
+    known = await db.call(store.known, list(wanted))
+    return {m: known[m].file_id if m in known else None for m in wanted}
+
+
+async def _paths(db: Store, target, fetched: dict[str, Message | None], source: int) -> dict[str, str]:
+    """Folder id → display-name path for the folders the messages are in (walking the tree if one is new)."""
+    store: MailStore = db.store
+    recorded = {r.folder_id: r.path for r in await db.call(store.folders) if r.data_source_id == source}
+    needed = {m.parent_folder_id for m in fetched.values() if m is not None and m.parent_folder_id}
+    if needed - set(recorded):
+        _, rows = await _folders.walk(target.mailbox, source)
+        await db.call(store.upsert_folders, rows)
+        recorded.update({r.folder_id: r.path for r in rows})
+    return recorded
+
+
+async def _write(
+    db: Store,
+    message: Message,
+    attachments: tuple[AttachmentRow, ...],
+    paths: dict[str, str],
+    source: int,
+    request_id: str | None,
+) -> EmailResync:
+    body, unique = message.body, message.unique_body
+    [(text, unique_text)] = convert(
+        [
+            (
+                body.content_type if body else None,
+                body.content if body else None,
+                unique.content_type if unique else None,
+                unique.content if unique else None,
+            )
+        ]
+    )
+    folder_id = message.parent_folder_id or ""
+    row = email_row(
+        message,
+        folder_id=folder_id,
+        folder_path=paths.get(folder_id, folder_id),
+        data_source_id=source,
+        body_text=text,
+        unique_body_text=unique_text,
+        attachments=attachments,
+    )
+    result = await db.call(db.store.apply_resync, row, request_id=request_id)
+    return EmailResync(
+        file_id=result.file_id,
+        message_id=message.id,
+        outcome="updated" if result.written else "unchanged",
+        changed_fields=list(result.changed_fields),
+        tombstone_lifted=result.tombstone_lifted,
+    )
+
+
+def delete(
+    customer_id: str,
+    file_ids: Sequence[int],
+    query: FileQuery | None,
+    *,
+    keep_record: bool,
+    request_id: str | None,
+    settings: Settings,
+) -> DeleteResult:
+    if not file_ids and query is None:
+        raise InvalidRequest("name the emails to delete by file id or with a file query")
+    store = settings.mail_store(customer_id)
+    if not store.exists():
+        return DeleteResult(
+            customer_id=customer_id, deleted=[], not_found=sorted(set(file_ids)), record_kept=keep_record
+        )
+    with run_lock(store.path, customer_id=customer_id):
+        ids = list(file_ids)
+        if query is not None:
+            ids += _query_ids(store, query)
+        result = store.delete_files(ids, keep_record=keep_record, request_id=request_id)
+    return DeleteResult(
+        customer_id=customer_id,
+        deleted=list(result.deleted),
+        not_found=list(result.not_found),
+        record_kept=keep_record,
+    )
+
+
+def _query_ids(store: MailStore, query: FileQuery) -> list[int]:
+    ids: list[int] = []
+    page = query.model_copy(update={"limit": 1000, "offset": 0, "order_by": "id", "order_dir": "asc"})
+    while True:
+        found = store.list_files(page)
+        ids += [f.file_id for f in found.results]
+        if len(found.results) < page.limit:
+            return ids
+        page = page.model_copy(update={"min_file_id": found.results[-1].file_id + 1})
+
+
+def delete_customer(customer_id: str, *, settings: Settings) -> CustomerDeleted:
+    control = settings.control_store()
+    customer = control.customer(customer_id, include_deleted=True)
+    path = settings.mail_store_path(customer_id)
+    with run_lock(path, customer_id=customer_id):
+        deleted = settings.delete_mail_store(customer_id)
+    run_lock_path(path).unlink(missing_ok=True)
+    purged = control.purge_customer(customer.id) if customer is not None else False
+    return CustomerDeleted(customer_id=customer_id, mail_store_deleted=deleted, customer_purged=purged)
