@@ -17,7 +17,7 @@ from pipelines.defs import _tags
 from pipelines.store import Customer
 
 # The schedule ticks hourly; a sync that ended a few minutes after the hour should still be due at the same
-# hour a day later, not an hour after that.
+# hour a day later, not an hour after that. (A tenth of the interval at most, for short intervals.)
 DUE_SLACK = timedelta(minutes=10)
 # A customer is stale when its last sync is older than its interval plus one schedule period (the sync for
 # a due customer starts at the next hourly tick, not at the very moment it falls due).
@@ -43,7 +43,8 @@ class SyncClock:
     created_at: datetime
 
     def is_due(self, now: datetime) -> bool:
-        return self.last_sync is None or now - self.last_sync >= self.interval - DUE_SLACK
+        slack = min(DUE_SLACK, self.interval / 10)
+        return self.last_sync is None or now - self.last_sync >= self.interval - slack
 
     def age(self, now: datetime) -> timedelta:
         """How long since the last sync, or since the customer was added if it never synced."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from pipelines.store import EmailSummary
+from pipelines.sync import FolderOutcome
 
 _CELL_MAX = 80
+_COUNT_ORDER = ("seen", "matched", "fetched", "inserted", "updated", "moved", "unchanged", "deleted")
 
 
 def cell(value: object) -> str:
@@ -35,6 +37,25 @@ def bullet_list(items: Iterable[str]) -> str:
     return "\n".join(lines) if lines else "_none_"
 
 
-def nonzero(counts: Mapping[str, int]) -> dict[str, int]:
-    """The counts that are not zero, by name (what a person scanning a run wants to see)."""
-    return {name: count for name, count in sorted(counts.items()) if count}
+def outcomes(counts: Mapping[str, int], skipped: Mapping[str, int]) -> str:
+    """A one-row Markdown table of a run's counts, in the order a message goes through them, and the
+    reasons messages were skipped."""
+    names = [name for name in _COUNT_ORDER if name in counts]
+    table = "\n".join(
+        [
+            "| " + " | ".join(names) + " |",
+            "|" + "---|" * len(names),
+            "| " + " | ".join(str(counts[name]) for name in names) + " |",
+        ]
+    )
+    if not skipped:
+        return table
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items()))
+    return f"{table}\n\nskipped: {reasons}"
+
+
+def folder_line(folder: FolderOutcome) -> str:
+    """`Inbox: delta round (incremental), 3 pages`."""
+    pages = f"{folder.pages} page" + ("" if folder.pages == 1 else "s")
+    restarted = ", restarted after Graph forgot its link" if folder.restarted else ""
+    return f"{folder.path}: {folder.round} round, {pages}{restarted}"

@@ -6,7 +6,7 @@ import dagster as dg
 
 import filters
 from pipelines import sync
-from pipelines.defs import _report
+from pipelines.defs import _report, _tags
 from pipelines.defs._request_status import carrying_out
 from pipelines.defs.config import SyncConfig
 from pipelines.defs.partitions import customers
@@ -30,6 +30,7 @@ def outlook_emails(
 ) -> dg.MaterializeResult:
     """Sync the customer's mailbox (the run's folders and filter, else the customer's) into its mail store."""
     customer_id = context.partition_key
+    _tags.tag_customer(context)
     tree = config.filter_tree()
     options = sync.SyncOptions(
         folders=tuple(config.folders) or None,
@@ -56,24 +57,24 @@ def outlook_emails(
     changed = counts.inserted + counts.updated + counts.moved + counts.deleted
     return dg.MaterializeResult(
         metadata={
-            "changed": changed,
             "emails": held.emails,
-            "attachments": held.attachments,
-            "tombstones": held.tombstones,
-            "outcomes": dg.MetadataValue.json(
-                {**_report.nonzero(counts.model_dump(exclude={"skipped"})), "skipped": counts.skipped}
+            "changed": changed,
+            "last_sync": dg.MetadataValue.timestamp(result.finished_at),
+            "mailbox": result.mailbox,
+            "outcomes": dg.MetadataValue.md(
+                _report.outcomes(counts.model_dump(exclude={"skipped"}), counts.skipped)
             ),
             "folders": dg.MetadataValue.md(
-                _report.bullet_list(f"{f.path} ({f.round} round, {f.pages} pages)" for f in result.folders)
+                _report.bullet_list(_report.folder_line(f) for f in result.folders)
             ),
+            "preview": dg.MetadataValue.md(_report.preview(store.newest(PREVIEW_ROWS))),
             "plan": dg.MetadataValue.md(
                 f"```\n{result.plan}\n```\n\n{result.strategy}: {result.strategy_reason}"
             ),
-            "mailbox": result.mailbox,
+            "attachments": held.attachments,
+            "tombstones": held.tombstones,
             "requests": result.requests,
             "throttled_waits": result.throttled_waits,
-            "last_sync": dg.MetadataValue.timestamp(result.finished_at),
-            "preview": dg.MetadataValue.md(_report.preview(store.newest(PREVIEW_ROWS))),
             "store": dg.MetadataValue.path(str(store.path)),
         }
     )

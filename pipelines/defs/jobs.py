@@ -47,6 +47,7 @@ def resync_emails(
     context: dg.OpExecutionContext, config: ResyncConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
     customer_id = context.partition_key
+    _tags.tag_customer(context)
     if not config.file_ids and not config.message_ids:
         raise dg.Failure(description="name the emails to resync: file_ids or message_ids")
     engine_settings = settings(stores, graph)
@@ -84,6 +85,7 @@ def delete_emails(
     context: dg.OpExecutionContext, config: DeleteEmailsConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
     customer_id = context.partition_key
+    _tags.tag_customer(context)
     if not config.file_ids:
         raise dg.Failure(description="name the emails to delete: file_ids")
     engine_settings = settings(stores, graph)
@@ -108,6 +110,7 @@ def delete_customer(
     context: dg.OpExecutionContext, config: DeleteCustomerConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
     customer_id = context.partition_key
+    _tags.tag_customer(context)
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:
