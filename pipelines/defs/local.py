@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
@@ -26,6 +27,9 @@ import httpx
 from pipelines.defs import _tags
 from pipelines.defs._clock import FINISHED
 from pipelines.defs._errors import LaunchError
+from pipelines.defs.partitions import add_customer_partition
+from pipelines.defs.resources import MailroomStores
+from pipelines.store import ControlStore, Customer, CustomerUpdate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKSPACE = REPO_ROOT / "workspace.yaml"
@@ -252,3 +256,103 @@ def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
         if error is not None:
             return error.message.strip()
     return f"run {run_id} failed; see its logs in the Dagster UI"
+
+
+def graph_env(
+    *, graph_url: str, authority: str, client_id: str, client_secret: str, ca_bundle: str | None = None
+) -> dict[str, str]:
+    """The MAILROOM_* variables that point Mailroom at a Graph endpoint and its sign-in authority."""
+    env = {
+        "MAILROOM_GRAPH_URL": graph_url,
+        "MAILROOM_AUTHORITY": authority,
+        "MAILROOM_CLIENT_ID": client_id,
+        "MAILROOM_CLIENT_SECRET": client_secret,
+    }
+    if ca_bundle:
+        env["MAILROOM_CA_BUNDLE"] = ca_bundle
+    return env
+
+
+class LocalSite:
+    """A DAGSTER_HOME, a data directory and the environment of every process started for them.
+
+    The environment is this process's minus any MAILROOM_* and DAGSTER_* variables, plus DAGSTER_HOME,
+    MAILROOM_DATA_DIR, a fresh MAILROOM_SECRET_KEY and `extra_env` (the Graph settings, typically).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        data_dir: Path,
+        *,
+        kind: InstanceKind,
+        extra_env: Mapping[str, str] | None = None,
+        logs: Path | None = None,
+    ) -> None:
+        from cryptography.fernet import Fernet
+
+        self.home = prepare_home(home, kind)
+        self.data_dir = data_dir
+        self.logs = logs or home / "logs"
+        self.secret_key = Fernet.generate_key().decode()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILROOM_", "DAGSTER_"))}
+        env |= {
+            "DAGSTER_HOME": str(home),
+            "MAILROOM_DATA_DIR": str(data_dir),
+            "MAILROOM_SECRET_KEY": self.secret_key,
+        }
+        self.env = env | dict(extra_env or {})
+        self._instance: dg.DagsterInstance | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalSite(home={str(self.home)!r}, data_dir={str(self.data_dir)!r})"
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        if self._instance is None:
+            self._instance = open_instance(self.home)
+        return self._instance
+
+    @property
+    def stores(self) -> MailroomStores:
+        return MailroomStores(data_dir=str(self.data_dir), secret_key=self.secret_key)
+
+    @property
+    def control(self) -> ControlStore:
+        return self.stores.control()
+
+    def add_customer(
+        self, customer_id: str, mailbox: str, *, auto_sync: bool = True, partition: bool = True
+    ) -> Customer:
+        """A customer with an app-only connection to `mailbox`, and (unless told not to) its partition."""
+        update = CustomerUpdate(auto_sync_sources=["OUTLOOK"] if auto_sync else [])
+        (customer,) = self.control.update_customers([customer_id], update)
+        self.control.save_connection(customer.id, mailbox, auth_kind="app")
+        if partition:
+            add_customer_partition(self.instance, customer_id)
+        return customer
+
+    def launch(
+        self, job: str, customer_id: str, run_config: Mapping[str, Any] | None = None, *, trigger: str
+    ) -> str:
+        """`dagster job launch` of one partition; its run id (the run may still be queued or running)."""
+        (run_id,) = launch_runs([(job, customer_id, run_config or {})], env=self.env, trigger=trigger)
+        return run_id
+
+    def wait(self, run_ids: Iterable[str], *, timeout: float = 300.0) -> dict[str, dg.DagsterRun]:
+        return wait_for_runs(self.instance, run_ids, timeout=timeout)
+
+    @contextmanager
+    def daemon(self, *, timeout: float = 90.0) -> Iterator[Service]:
+        """`dagster-daemon run` for this site, healthy before the block starts, stopped by its PID after."""
+        with daemon(self.env, log_path=self.logs / "daemon.log") as service:
+            service.wait_until(daemon_ready(self.instance), timeout=timeout, what="healthy daemons")
+            yield service
+
+    @contextmanager
+    def webserver(self, port: int | None = None, *, timeout: float = 90.0) -> Iterator[int]:
+        """`dagster-webserver` on 127.0.0.1 (a free port unless given); yields the port; stopped by PID."""
+        port = port or free_port()
+        with webserver(self.env, port=port, log_path=self.logs / "webserver.log") as service:
+            service.wait_until(webserver_ready(port), timeout=timeout, what="answer on /server_info")
+            yield port

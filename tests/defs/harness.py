@@ -11,8 +11,9 @@
     with site.webserver() as port:                                        # dagster-webserver on 127.0.0.1
         site.graphql(port, "query { version }")
 
-A site is a temporary DAGSTER_HOME (from the repo's dagster.yaml or dagster-ci.yaml), a data directory and
-the environment every process gets (`site.env`: MAILROOM_* for the stores and the sandbox as Graph).
+A site (`pipelines.defs.local.LocalSite`) is a temporary DAGSTER_HOME made from the repo's dagster.yaml or
+dagster-ci.yaml, a data directory, and the environment every process gets (`site.env`: MAILROOM_* for the
+stores and, given a sandbox, the sandbox as Graph). `mailroom dev` and `mailroom demo` use the same class.
 """
 
 from __future__ import annotations
@@ -21,31 +22,13 @@ import os
 import signal
 import struct
 import subprocess
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import cached_property
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import httpx
-from cryptography.fernet import Fernet
 
-from pipelines.defs import MailroomStores, add_customer_partition
-from pipelines.defs.local import (
-    InstanceKind,
-    daemon,
-    daemon_ready,
-    free_port,
-    launch_runs,
-    open_instance,
-    prepare_home,
-    wait_for_runs,
-    webserver,
-    webserver_ready,
-)
-from pipelines.store import ControlStore, Customer, CustomerUpdate
+from pipelines.defs.local import InstanceKind, LocalSite, graph_env
 from sandbox import SandboxInfo
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,25 +46,17 @@ CHROMIUM_FLAGS = (
 
 def sandbox_env(info: SandboxInfo) -> dict[str, str]:
     """The variables that point Mailroom at a running sandbox (pipelines/settings.py's short names)."""
-    return {
-        "MAILROOM_GRAPH_URL": info.graph_url,
-        "MAILROOM_AUTHORITY": info.authority,
-        "MAILROOM_CLIENT_ID": info.client_id,
-        "MAILROOM_CLIENT_SECRET": info.client_secret.get_secret_value(),
-        "MAILROOM_CA_BUNDLE": str(info.ca_cert),
-    }
+    return graph_env(
+        graph_url=info.graph_url,
+        authority=info.authority,
+        client_id=info.client_id,
+        client_secret=info.client_secret.get_secret_value(),
+        ca_bundle=str(info.ca_cert),
+    )
 
 
-@dataclass
-class DagsterSite:
-    """A DAGSTER_HOME, a data directory and the environment of every process started for them."""
-
-    root: Path
-    home: Path
-    data_dir: Path
-    env: dict[str, str]
-    logs: Path
-    secret_key: str = field(repr=False, default="")
+class DagsterSite(LocalSite):
+    """A `LocalSite` under a test's temporary directory, with a launch trigger of "test" and GraphQL."""
 
     @classmethod
     def create(
@@ -92,42 +67,8 @@ class DagsterSite:
         instance: InstanceKind = "direct",
         extra_env: Mapping[str, str] | None = None,
     ) -> DagsterSite:
-        home = prepare_home(root / "dagster_home", instance)
-        data_dir = root / "data"
-        secret_key = Fernet.generate_key().decode()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILROOM_", "DAGSTER_"))}
-        env |= {
-            "DAGSTER_HOME": str(home),
-            "MAILROOM_DATA_DIR": str(data_dir),
-            "MAILROOM_SECRET_KEY": secret_key,
-        }
-        if sandbox is not None:
-            env |= sandbox_env(sandbox)
-        env |= dict(extra_env or {})
-        return cls(root, home, data_dir, env, root / "logs", secret_key)
-
-    @cached_property
-    def instance(self) -> dg.DagsterInstance:
-        return open_instance(self.home)
-
-    @property
-    def stores(self) -> MailroomStores:
-        return MailroomStores(data_dir=str(self.data_dir), secret_key=self.secret_key)
-
-    @property
-    def control(self) -> ControlStore:
-        return self.stores.control()
-
-    def add_customer(
-        self, customer_id: str, mailbox: str, *, auto_sync: bool = True, partition: bool = True
-    ) -> Customer:
-        """A customer with an app-only connection to `mailbox` (and its partition, unless told not to)."""
-        update = CustomerUpdate(auto_sync_sources=["OUTLOOK"] if auto_sync else [])
-        (customer,) = self.control.update_customers([customer_id], update)
-        self.control.save_connection(customer.id, mailbox, auth_kind="app")
-        if partition:
-            add_customer_partition(self.instance, customer_id)
-        return customer
+        env = (sandbox_env(sandbox) if sandbox is not None else {}) | dict(extra_env or {})
+        return cls(root / "dagster_home", root / "data", kind=instance, extra_env=env, logs=root / "logs")
 
     def launch(
         self,
@@ -137,27 +78,7 @@ class DagsterSite:
         *,
         trigger: str = "test",
     ) -> str:
-        """`dagster job launch` of one partition; its run id (the run may still be queued or running)."""
-        (run_id,) = launch_runs([(job, customer_id, run_config or {})], env=self.env, trigger=trigger)
-        return run_id
-
-    def wait(self, run_ids: list[str], *, timeout: float = 180.0) -> dict[str, dg.DagsterRun]:
-        return wait_for_runs(self.instance, run_ids, timeout=timeout)
-
-    @contextmanager
-    def daemon(self, *, timeout: float = 90.0) -> Iterator[None]:
-        """`dagster-daemon run` for this site, healthy before the block starts, stopped by its PID after."""
-        with daemon(self.env, log_path=self.logs / "daemon.log") as service:
-            service.wait_until(daemon_ready(self.instance), timeout=timeout, what="healthy daemons")
-            yield
-
-    @contextmanager
-    def webserver(self, *, timeout: float = 90.0) -> Iterator[int]:
-        """`dagster-webserver` on 127.0.0.1 for this site; yields its port; stopped by its PID after."""
-        port = free_port()
-        with webserver(self.env, port=port, log_path=self.logs / "webserver.log") as service:
-            service.wait_until(webserver_ready(port), timeout=timeout, what="answer on /server_info")
-            yield port
+        return super().launch(job, customer_id, run_config, trigger=trigger)
 
     @staticmethod
     def graphql(port: int, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
