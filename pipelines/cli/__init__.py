@@ -3,7 +3,7 @@
 import typer
 
 from pipelines.cli import api as api_cli
-from pipelines.cli import connect, demo
+from pipelines.cli import connect, demo, dev
 from pipelines.cli import filter as filter_cli
 from pipelines.cli import sandbox as sandbox_cli
 
@@ -34,6 +34,7 @@ app.add_typer(connect.app)
 app.add_typer(api_cli.app)
 app.add_typer(filter_cli.app)
 app.add_typer(demo.app)
+app.add_typer(dev.app)
 app.add_typer(sandbox_cli.app, name="sandbox")
 
 
