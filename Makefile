@@ -38,5 +38,9 @@ bench: install
 demo: install
 	$(BIN)/mailroom demo
 
+# The sandbox, the Dagster UI (http://127.0.0.1:3000) and daemon, and the HTTP API, until Ctrl-C.
+dev: install
+	$(BIN)/mailroom dev
+
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

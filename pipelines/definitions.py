@@ -1,8 +1,16 @@
 """The one Dagster entry point: `defs` (workspace.yaml, `-m pipelines.definitions` and the tests load it)."""
 
+import warnings
+
 import dagster as dg
 
 from pipelines import defs as mailroom
+
+# Dagster 1.13.27 copies every sensor through an internal constructor that always passes `owners`, and so
+# warns that the (unused) beta parameter is in beta whenever the definitions resolve. Nothing of ours sets it.
+warnings.filterwarnings(
+    "ignore", message="Parameter `owners` of initializer `SensorDefinition.__init__`", category=dg.BetaWarning
+)
 
 defs = dg.Definitions(
     assets=[mailroom.outlook_emails, mailroom.email_search_index],

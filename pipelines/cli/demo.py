@@ -1,125 +1,135 @@
-"""`mailroom demo`, first cut: the filter planner at work on realistic filters over a made-up mailbox.
+"""`mailroom demo`: the whole pipeline on the sandbox, start to finish, in well under a minute.
 
-Self-contained (no sandbox, no network): it builds a seeded mailbox of Graph-shaped messages, then for each
-filter shows the canonical text, what goes to Graph as `$filter` and what is checked locally, and how many
-messages each side would pass. The full pipeline demo replaces this once the sandbox and the sync exist.
+It starts the sandbox (a local Microsoft 365), adds three demo customers with their Outlook connections and
+Dagster partitions, launches `sync_outlook_job` for each through `dagster job launch` (a daemon-less instance,
+so the runs start at once), waits for them, and prints what landed in each customer's DuckDB file.
 """
 
 from __future__ import annotations
 
-import json
-import random
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from pipelines.store import MailStore
+
 app = typer.Typer(add_completion=False)
 
-# Carbon's own documented examples first, then what operators type.
-FILTERS: list[tuple[str, Any]] = [
-    ("Carbon docs: one category", {"key": "category", "value": "Test"}),
+# (customer id, mailbox, run config of outlook_emails, what the run asks for)
+DEMO_CUSTOMERS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
     (
-        "Carbon docs: after a date, in either of two categories",
-        {
-            "AND": [
-                {"key": "after", "value": "2024/01/07"},
-                {"OR": [{"key": "category", "value": "Personal"}, {"key": "category", "value": "Test"}]},
-            ]
-        },
+        "adele",
+        "adele@contoso.test",
+        {"folders": ["inbox"], "subfolders": True},
+        "her Inbox and every folder in it",
     ),
     (
-        "Invoices with attachments this quarter",
-        "after:2024/01/01 before:2024/04/01 has:attachment subject:invoice",
+        "alex",
+        "alex@contoso.test",
+        {"folders": ["inbox", "sentitems"], "filter": "has:attachment OR is:flagged"},
+        "Inbox and Sent Items, only mail with attachments or a flag",
     ),
-    (
-        "Unread mail from the boss, not newsletters",
-        'from:ceo@contoso.com is:unread NOT category:"Newsletter"',
-    ),
-    ("Flagged or important, from one sender", "(is:flagged OR importance:high) from:alice@fabrikam.com"),
-    ("A category name that tries to break out of OData", "category:\"It's') or (true\""),
-]
-
-_SENDERS = [
-    "ceo@contoso.com",
-    "alice@fabrikam.com",
-    "noreply@shop.example",
-    "billing@contoso.com",
-    "bob@contoso.com",
-]
-_CATEGORIES = ["Test", "Personal", "Newsletter", "Receipts", "It's') or (true"]
-_SUBJECTS = ["Invoice {n}", "Weekly update {n}", "Lunch?", "Re: contract {n}", "Your order {n} has shipped"]
+    ("megan", "megan@contoso.test", {}, "her default folder, the Inbox (her folders have German names)"),
+)
+DEMO_FILTER = "has:attachment OR is:flagged"
+SHOWN_SUBJECTS = 3
 
 
-def mailbox(size: int, seed: int) -> list[dict[str, Any]]:
-    """A seeded list of Graph message dicts, shaped as Graph returns them, spread over Q4 2023 to Q2 2024."""
-    rng = random.Random(seed)
-    start = datetime(2023, 10, 1, tzinfo=UTC)
-    messages = []
-    for n in range(size):
-        received = start + timedelta(seconds=rng.randrange(270 * 24 * 3600))
-        messages.append(
-            {
-                "id": f"AAMkAGI2{n:06d}",
-                "receivedDateTime": received.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "subject": rng.choice(_SUBJECTS).format(n=n),
-                "from": {"emailAddress": {"name": "", "address": rng.choice(_SENDERS)}},
-                "toRecipients": [{"emailAddress": {"name": "Adele", "address": "adele@contoso.com"}}],
-                "ccRecipients": [],
-                "categories": rng.sample(_CATEGORIES, rng.choice([0, 0, 1, 1, 2])),
-                "importance": rng.choice(["normal"] * 6 + ["high", "low"]),
-                "isRead": rng.random() < 0.7,
-                "flag": {"flagStatus": rng.choice(["notFlagged"] * 8 + ["flagged", "complete"])},
-                "hasAttachments": rng.random() < 0.25,
-            }
-        )
-    return messages
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"mailroom demo: {message}", err=True)
+    return typer.Exit(1)
 
 
 @app.command()
 def demo(
-    messages: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many messages to make up.")] = 5000,
-    seed: Annotated[int, typer.Option(help="Seed for the made-up mailbox.")] = 7,
+    messages: Annotated[
+        int, typer.Option(min=0, max=100_000, help="Generated messages in adele's mailbox.")
+    ] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the sandbox's mailboxes.")] = 1,
+    data: Annotated[Path, typer.Option(help="Data directory (emptied first).")] = Path("data/demo"),
+    home: Annotated[Path, typer.Option(help="DAGSTER_HOME for the demo's runs (emptied first).")] = Path(
+        ".dagster_home/demo"
+    ),
 ) -> None:
-    """Show the filter planner at work: what goes to Graph, what is checked here, and what each keeps."""
-    import filters
+    """Sync three demo customers from the sandbox through Dagster and show what landed in DuckDB."""
+    import time
 
-    box = mailbox(messages, seed)
-    typer.echo(
-        f"A made-up mailbox of {len(box):,} messages (seed {seed}). For each filter: its plan for a listing,"
-    )
-    typer.echo("how many messages Graph would send back, and how many the local check keeps.\n")
-    for title, value in FILTERS:
-        tree = filters.parse(value)
-        plan = filters.plan(tree, "list")
-        whole = filters.compile(tree)
-        returned = box
-        if plan.pushed:
-            # Each conjunct is pushed only where Graph's meaning is exactly ours, so evaluating the pushed
-            # conjuncts here stands in for Graph.
-            graph_side = filters.compile(
-                plan.pushed[0] if len(plan.pushed) == 1 else filters.And(plan.pushed)
+    from pipelines.defs import DefsError
+    from pipelines.defs.local import LocalSite, graph_env, launch_runs, run_failure, scratch_directory
+    from sandbox import SandboxError, SandboxProcess
+
+    started = time.monotonic()
+    try:
+        data_dir, dagster_home = scratch_directory(data), scratch_directory(home)
+        typer.echo("Starting the sandbox (a local Microsoft 365 with seeded mailboxes)…")
+        with SandboxProcess(seed=seed, messages=messages) as info:
+            site = LocalSite(
+                dagster_home,
+                data_dir,
+                kind="direct",
+                extra_env=graph_env(
+                    graph_url=info.graph_url,
+                    authority=info.authority,
+                    client_id=info.client_id,
+                    client_secret=info.client_secret.get_secret_value(),
+                    ca_bundle=str(info.ca_cert),
+                ),
             )
-            returned = [m for m in box if graph_side(m)]
-        kept = sum(1 for m in returned if whole(m))
-        everywhere = sum(1 for m in box if whole(m))
-        shown = value if isinstance(value, str) else json.dumps(value)
-        typer.echo(f"== {title}")
-        typer.echo(f"   written:   {shown}")
-        typer.echo(f"   canonical: {filters.to_text(tree)}")
-        typer.echo(f"   $filter:   {plan.odata_filter or '(none: Graph lists the whole folder)'}")
-        residual = "(nothing)" if plan.residual is None else filters.to_text(plan.residual)
-        typer.echo(f"   local:     {residual}")
-        typer.echo(f"   $select:   {','.join(('id', *plan.select))}")
-        delta = filters.plan(tree, "delta")
-        typer.echo(f"   delta:     {delta.odata_filter or '(no $filter: delta rounds see every change)'}")
-        typer.echo(
-            f"   Graph returns {len(returned):,} of {len(box):,}; the local check keeps {kept:,}"
-            f" (checking all {len(box):,} keeps {everywhere:,}).\n"
-        )
+            typer.echo(f"  Graph at {info.graph_url}; sign-in at {info.authority}\n")
+            for customer_id, mailbox, _, wanted in DEMO_CUSTOMERS:
+                site.add_customer(customer_id, mailbox, auto_sync=False)
+                typer.echo(f"Customer {customer_id!r}: {mailbox}, app-only connection; syncing {wanted}.")
+            typer.echo("\nLaunching sync_outlook_job for each customer with `dagster job launch`…")
+            launches = [
+                ("sync_outlook_job", c, {"ops": {"outlook_emails": {"config": config}}})
+                for c, _, config, _ in DEMO_CUSTOMERS
+            ]
+            run_ids = launch_runs(launches, env=site.env, trigger="demo")
+            runs = site.wait(run_ids, timeout=600)
+    except (DefsError, SandboxError, OSError) as error:
+        raise _fail(str(error)) from None
+
+    failed = 0
+    for (customer_id, mailbox, _, _), run_id in zip(DEMO_CUSTOMERS, run_ids, strict=True):
+        run = runs[run_id]
+        typer.echo(f"\n== {customer_id} ({mailbox}): run {run_id[:8]} {run.status.value}")
+        if run.status.value != "SUCCESS":
+            failed += 1
+            typer.echo(f"   {run_failure(site.instance, run_id)}")
+            continue
+        _describe(site.stores.mail(customer_id, read_only=True))
+
+    typer.echo(f"\nDone in {time.monotonic() - started:.0f} s.")
+    typer.echo(f"  Mail stores: {data_dir / 'mail'} (one DuckDB file per customer; open them read-only)")
+    typer.echo(f"  Control store: {data_dir / 'control.sqlite3'}")
+    typer.echo(f"  Dagster runs: DAGSTER_HOME={dagster_home} dagster-webserver -w workspace.yaml")
+    typer.echo(f"  Why alex kept only some mail: mailroom filter explain '{DEMO_FILTER}'")
+    typer.echo("  The whole stack with the UI, daemon and API: make dev")
+    if failed:
+        raise _fail(f"{failed} of {len(DEMO_CUSTOMERS)} runs failed")
+
+
+def _describe(store: MailStore) -> None:
+    """Emails, folders with how many emails each, a few subjects, and the file."""
+    from pipelines.store import FileQuery
+
+    counts = store.counts()
+    per_folder = []
+    for folder in store.folders():
+        held = store.list_files(FileQuery(folder_ids=[folder.folder_id], kinds=["email"], limit=0)).count
+        if held:
+            per_folder.append((folder.path, held))
     typer.echo(
-        "Every message Graph returns is checked locally against the whole filter, so every plan keeps the"
+        f"   {counts.emails} emails in {len(per_folder)} folders, {counts.attachments} attachments, "
+        f"{counts.text_characters:,} characters of text"
     )
-    typer.echo(
-        "same messages; the plan only decides how many cross the network. `mailroom filter explain` says why."
-    )
+    width = max((len(path) for path, _ in per_folder), default=0)
+    for path, held in per_folder:
+        typer.echo(f"     {path:<{width}}  {held:>5}")
+    typer.echo("   newest:")
+    for email in store.newest(SHOWN_SUBJECTS):
+        received = f"{email.received_at:%Y-%m-%d}" if email.received_at else "          "
+        typer.echo(f"     {received}  {email.subject or '(no subject)'}  <{email.from_address or '?'}>")
+    typer.echo(f"   file: {store.path}")

@@ -140,14 +140,20 @@ def webserver(env: Mapping[str, str], *, port: int, log_path: Path) -> Service:
     return Service("dagster-webserver", argv, env=env, log_path=log_path)
 
 
-def webserver_ready(port: int) -> Callable[[], bool]:
+def answers(url: str) -> Callable[[], bool]:
+    """A readiness probe: True once `url` answers 200."""
+
     def ready() -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).status_code == 200
+            return httpx.get(url, timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
     return ready
+
+
+def webserver_ready(port: int) -> Callable[[], bool]:
+    return answers(f"http://127.0.0.1:{port}/server_info")
 
 
 def daemon(env: Mapping[str, str], *, log_path: Path) -> Service:
@@ -249,10 +255,17 @@ def wait_for_runs(
 
 
 def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The first step failure's message of a run (for a person), or a generic line."""
+    """Why a run failed, for a person: the first failed step's own description (a `dg.Failure`) or the
+    innermost error's message, else a pointer to the UI."""
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        event = record.dagster_event
-        error = event.step_failure_data.error if event is not None and event.step_failure_data else None
+        failure = record.dagster_event.step_failure_data if record.dagster_event else None
+        if failure is None:
+            continue
+        if failure.user_failure_data is not None and failure.user_failure_data.description:
+            return failure.user_failure_data.description
+        error = failure.error
+        while error is not None and error.cause is not None:
+            error = error.cause
         if error is not None:
             return error.message.strip()
     return f"run {run_id} failed; see its logs in the Dagster UI"
@@ -356,3 +369,22 @@ class LocalSite:
         with webserver(self.env, port=port, log_path=self.logs / "webserver.log") as service:
             service.wait_until(webserver_ready(port), timeout=timeout, what="answer on /server_info")
             yield port
+
+
+_MARKER = ".mailroom-scratch"
+
+
+def scratch_directory(path: Path) -> Path:
+    """Empty `path` for a fresh start, refusing to touch a directory this function did not make.
+
+    The demo and `mailroom dev` start from scratch each time (their sandbox is new, so old delta links
+    would point nowhere); a marker file says a directory is theirs to clear.
+    """
+    path = path.resolve()
+    if path.exists() and any(path.iterdir()):
+        if not (path / _MARKER).exists():
+            raise LaunchError(f"{path} is not empty and was not made by mailroom; choose another directory")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / _MARKER).write_text("made by mailroom demo/dev; emptied at each start\n")
+    return path
