@@ -40,6 +40,11 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _LINK_SCHEMES = ("http://", "https://", "mailto:", "tel:")
 # Inline images as data: URIs make bodies huge and carry no text; they go before the size cap applies.
 _DATA_URI = re.compile(r"data:[^\s\"'>]{200,}", re.IGNORECASE)
+# The head holds nothing to read (title, styles, Office's XML settings) yet can hold most of a body's elements
+# (Word's): it is cut out before parsing rather than built into the tree and dropped. Two linear searches, so
+# hostile input cannot make it quadratic; an unclosed head is left to the parser (and dropped there).
+_HEAD_OPEN = re.compile(r"<head\b", re.IGNORECASE)
+_HEAD_CLOSE = re.compile(r"</head\s*>", re.IGNORECASE)
 
 
 def truncation_marker(total_chars: int, max_chars: int) -> str:
@@ -63,6 +68,7 @@ def html_to_text(html: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     if len(html) > max_chars:
         marker = truncation_marker(len(html), max_chars)
         html = html[:max_chars]
+    html = _without_head(html)
     if "<" not in html:
         # Without a tag, BeautifulSoup warns that a body like "https://…" looks like a URL to fetch.
         html = f"<div>{html}</div>"
@@ -73,6 +79,16 @@ def html_to_text(html: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     return text
 
 
+def _without_head(html: str) -> str:
+    opening = _HEAD_OPEN.search(html)
+    if opening is None:
+        return html
+    closing = _HEAD_CLOSE.search(html, opening.end())
+    if closing is None:
+        return html
+    return html[: opening.start()] + html[closing.end() :]
+
+
 @dataclass(frozen=True, slots=True)
 class _Context:
     depth: int = 0
@@ -80,6 +96,8 @@ class _Context:
     preformatted: bool = False
 
     def deeper(self, **changes: object) -> "_Context":
+        if not changes:  # the common case, once per element
+            return _Context(self.depth + 1, self.prefix_nesting, self.preformatted)
         values = {
             "depth": self.depth + 1,
             "prefix_nesting": self.prefix_nesting,
