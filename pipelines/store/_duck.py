@@ -35,11 +35,15 @@ def backoff_delays(timeout: float, rng: random.Random | None = None) -> Iterator
 
 
 def _connect_once(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    config = {
+    config: dict[str, object] = {
         # Never reach for the network: FTS comes from the wheel (load_fts), nothing else is needed.
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     }
+    if not read_only:
+        # A write is one page or a few: too small for DuckDB's threads to pay off, and a sync run needs the
+        # machine's other cores for fetching and converting (measured: a third less CPU per row).
+        config["threads"] = 1
     con = duckdb.connect(str(path), read_only=read_only, config=config)
     # Timestamps go in and come out in UTC whatever the machine's zone.
     con.execute("SET TimeZone = 'UTC'")

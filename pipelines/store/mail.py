@@ -191,20 +191,29 @@ class MailStore:
         unchanged is not rewritten. Removals only touch rows still in `page.folder_id`, so a move processed
         in the destination folder first is not undone by the source folder's `@removed`.
         """
+        return self.apply_pages([page])[0]
+
+    def apply_pages(self, pages: Sequence[Page]) -> list[PageResult]:
+        """Several pages, of one folder or of several, applied in order in one transaction (each exactly as
+        `apply_page` would): a writer that has more than one page ready pays the fixed cost of a transaction
+        (opening the file, committing, checkpointing) once for all of them."""
         with self._write() as con:
-            state = _state(con, page.folder_id, page.fingerprint)
-            if state is None:
-                raise ConflictError(
-                    f"no round for folder {page.folder_id!r} and filter {page.fingerprint!r}; "
-                    "call start_round first"
-                )
-            outcomes = self._upsert(con, page.upserts, page.request_id) if page.upserts else []
-            removed = _remove(con, page.removals, folder_id=page.folder_id) if page.removals else []
-            if state.sweep:
-                _mark(con, page.folder_id, [row.message_id for row in page.upserts] + list(page.seen))
-            finished = page.cursor.next_link is None
-            swept = _sweep(con, page.folder_id) if finished and state.sweep else []
-            self._advance(con, page.folder_id, page.fingerprint, page.cursor)
+            return [self._apply(con, page) for page in pages]
+
+    def _apply(self, con: duckdb.DuckDBPyConnection, page: Page) -> PageResult:
+        state = _state(con, page.folder_id, page.fingerprint)
+        if state is None:
+            raise ConflictError(
+                f"no round for folder {page.folder_id!r} and filter {page.fingerprint!r}; "
+                "call start_round first"
+            )
+        outcomes = self._upsert(con, page.upserts, page.request_id) if page.upserts else []
+        removed = _remove(con, page.removals, folder_id=page.folder_id) if page.removals else []
+        if state.sweep:
+            _mark(con, page.folder_id, [row.message_id for row in page.upserts] + list(page.seen))
+        finished = page.cursor.next_link is None
+        swept = _sweep(con, page.folder_id) if finished and state.sweep else []
+        self._advance(con, page.folder_id, page.fingerprint, page.cursor)
         return _page_result(outcomes, removed, swept, finished)
 
     def _advance(
