@@ -33,6 +33,7 @@ from pipelines.store import (
     RunTotals,
     StoreBusy,
     StoreError,
+    SyncState,
 )
 from pipelines.sync import _folders
 from pipelines.sync._connect import Target, find_connection, find_customer, open_target
@@ -48,10 +49,12 @@ from pipelines.sync._folders import SyncFolder
 from pipelines.sync._lock import run_lock
 from pipelines.sync._models import Counts, FolderOutcome, SyncOptions, SyncProgress, SyncResult
 from pipelines.sync._plan import FolderPlan, RunPlan, plan_run
-from pipelines.sync._rounds import IN_FLIGHT, RoundContext, Store, list_pages, run_round
+from pipelines.sync._rounds import IN_FLIGHT, RoundContext, Store, Writer, list_pages, run_round
 
 FOLDERS_AT_ONCE = 4
 """Folders listed at once (a mailbox takes 4 requests in flight; more folders would only queue)."""
+GROUP_ROWS = 2000
+"""At most this many rows in one store transaction (pages waiting for the writer are committed together)."""
 LIGHT_PAGE_SIZE = 500
 """Page size of listings without bodies (the batch strategy): small pages of ids and a few properties."""
 
@@ -110,6 +113,7 @@ class _Run:
             converter=self.converter,
             data_source_id=target.connection.id,
             check_known=check_known,
+            writer=Writer(db, GROUP_ROWS),
             in_flight=asyncio.Semaphore(IN_FLIGHT),
             on_stored=self._stored,
         )
@@ -141,10 +145,8 @@ class _Run:
 
     # -- rounds --------------------------------------------------------------------------------------------
 
-    async def sync_folder(self, folder: SyncFolder) -> None:
-        states = {
-            s.fingerprint: s for s in await self.db.call(self.store.sync_states) if s.folder_id == folder.id
-        }
+    async def sync_folder(self, folder: SyncFolder, stored: list[SyncState]) -> None:
+        states = {s.fingerprint: s for s in stored if s.folder_id == folder.id}
         plan = self._folder_plan(folder, set(states))
         outcome = FolderOutcome(folder_id=folder.id, path=folder.path, round="first")
         self.outcomes[folder.id] = outcome
@@ -247,11 +249,13 @@ class _Run:
 
     async def run_folders(self) -> None:
         gate = asyncio.Semaphore(FOLDERS_AT_ONCE)
+        states = await self.db.call(self.store.sync_states)
 
         async def one(folder: SyncFolder) -> None:
             async with gate:
-                await self.sync_folder(folder)
+                await self.sync_folder(folder, states)
 
+        writer = asyncio.create_task(self.context.writer.run())
         try:
             async with asyncio.TaskGroup() as group:
                 for folder in self.folders:
@@ -259,6 +263,8 @@ class _Run:
         except BaseExceptionGroup as errors:
             raise _first(errors) from None
         finally:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
             self.converter.close()
 
     def totals(self, run_seconds: float) -> RunTotals:

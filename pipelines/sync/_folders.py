@@ -25,6 +25,8 @@ from pipelines.store import FolderRow
 from pipelines.sync._errors import FolderNotFound
 from pipelines.sync._rows import folder_row
 
+ROOT = "msgfolderroot"
+"""The mailbox's root: with subfolders, every folder of the mailbox (the root itself holds no mail)."""
 REFRESH = timedelta(hours=1)
 """How long a recorded folder list stands in for a walk when subfolders are asked for."""
 
@@ -62,6 +64,9 @@ def from_records(
             by_path.setdefault(_key(parts), []).append(row)
     chosen: dict[str, FolderRow] = {}
     for reference in references:
+        if subfolders and reference.lower() == ROOT:
+            chosen.update((r.folder_id, r) for r in rows if r.folder_id not in chosen)
+            continue
         found = _match(reference, by_id, by_name, by_path)
         if found is None:
             return None
@@ -116,6 +121,9 @@ async def resolve(
     did not label); FolderNotFound with the closest paths when one matches nothing."""
     chosen: dict[str, FolderNode] = {}
     for reference in references:
+        if subfolders and reference.lower() == ROOT:
+            chosen.update((n.id, n) for n in tree if n.id not in chosen)
+            continue
         try:
             node = await mailbox.resolve_folder(reference, tree=tree)
         except FolderNotFoundError as error:
@@ -124,11 +132,6 @@ async def resolve(
             ) from None
         chosen.setdefault(node.id, node)
         if subfolders:
-            below = tree.subtree(node.id)
-            if not below:
-                # The mailbox root (msgfolderroot) is not a node of the tree: everything is below it.
-                below = [n for n in tree if n.folder.parent_folder_id == node.id]
-                below = [d for top in below for d in tree.subtree(top.id)]
-            for child in below:
+            for child in tree.subtree(node.id):
                 chosen.setdefault(child.id, child)
     return [SyncFolder(n.id, n.path, n.folder.total_item_count) for n in chosen.values()]

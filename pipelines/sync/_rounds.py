@@ -97,6 +97,7 @@ class RoundContext:
     converter: Converter
     data_source_id: int
     check_known: bool  # False when the store was empty as the run began: nothing to compare with
+    writer: Writer
     in_flight: asyncio.Semaphore
     on_stored: Callable[[SyncFolder, PageResult, Counts], None]
 
@@ -137,7 +138,8 @@ async def run_round(
     """List, prepare and store one round of a folder; returns the number of pages. The first error (Graph,
     the store, a conversion) stops the round: what was stored stays, the rest is listed again next time."""
     queue: asyncio.Queue[asyncio.Task[Prepared] | None] = asyncio.Queue(maxsize=1)
-    held = 0  # in-flight permits this round holds: given back as batches are stored, or at the end
+    written: list[asyncio.Task[None]] = []
+    held = 0  # in-flight permits this round holds: given back as its batches are stored, or at the end
 
     async def produce() -> int:
         nonlocal held
@@ -155,35 +157,86 @@ async def run_round(
         await queue.put(None)
         return count
 
-    async def store() -> None:
+    async def account(future: asyncio.Future[PageResult], counts: Counts) -> None:
         nonlocal held
-        while (task := await queue.get()) is not None:
-            prepared = await task
-            result = await ctx.store.call(ctx.store.store.apply_page, prepared.page)
+        try:
+            result = await future
+        finally:
             held -= 1
             ctx.in_flight.release()
-            ctx.on_stored(folder, result, prepared.counts)
+        ctx.on_stored(folder, result, counts)
+
+    async def forward() -> None:
+        # Batches reach the writer in listing order: each carries the cursor that follows it.
+        while (task := await queue.get()) is not None:
+            prepared = await task
+            written.append(asyncio.create_task(account(ctx.writer.submit(prepared.page), prepared.counts)))
 
     producer = asyncio.create_task(produce())
-    consumer = asyncio.create_task(store())
+    forwarder = asyncio.create_task(forward())
     try:
-        done, _ = await asyncio.wait((producer, consumer), return_when=asyncio.FIRST_EXCEPTION)
+        done, _ = await asyncio.wait((producer, forwarder), return_when=asyncio.FIRST_EXCEPTION)
         for task in done:
-            if task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        await consumer
-        return await producer
+            if (error := task.exception()) is not None:
+                raise error
+        await forwarder
+        count = await producer
+        await asyncio.gather(*written)
+        return count
     finally:
-        for task in (producer, consumer):
+        for task in (producer, forwarder):
             task.cancel()
-        await asyncio.gather(producer, consumer, return_exceptions=True)
+        await asyncio.gather(producer, forwarder, return_exceptions=True)
         while not queue.empty():
-            leftover = queue.get_nowait()
-            if leftover is not None:
+            if (leftover := queue.get_nowait()) is not None:
                 leftover.cancel()
                 await asyncio.gather(leftover, return_exceptions=True)
+        # Batches handed to the writer are stored (or fail) whatever happens here: wait for them, so that
+        # nothing this round queued can reach the store after a restart's start_round.
+        await asyncio.gather(*written, return_exceptions=True)
         for _ in range(held):
             ctx.in_flight.release()
+
+
+class Writer:
+    """The run's one writer. Pages are handed over as they are ready; each transaction takes every page that
+    is waiting (up to `max_rows` rows, in the order handed over), so a busy writer commits larger
+    transactions and pays the fixed cost of one (opening the file, committing, checkpointing) less often."""
+
+    def __init__(self, store: Store, max_rows: int) -> None:
+        self._store = store
+        self._max_rows = max_rows
+        self._queue: asyncio.Queue[tuple[Page, asyncio.Future[PageResult]]] = asyncio.Queue()
+
+    def submit(self, page: Page) -> asyncio.Future[PageResult]:
+        future: asyncio.Future[PageResult] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((page, future))
+        return future
+
+    async def run(self) -> None:
+        group: list[tuple[Page, asyncio.Future[PageResult]]] = []
+        try:
+            while True:
+                group = [await self._queue.get()]
+                rows = len(group[0][0].upserts)
+                while rows < self._max_rows and not self._queue.empty():
+                    item = self._queue.get_nowait()
+                    group.append(item)
+                    rows += len(item[0].upserts)
+                try:
+                    results = await self._store.call(self._store.store.apply_pages, [p for p, _ in group])
+                except Exception as error:
+                    for _, future in group:
+                        future.set_exception(error)
+                else:
+                    for (_, future), result in zip(group, results, strict=True):
+                        future.set_result(result)
+                group = []
+        finally:
+            while not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            for _, future in group:
+                future.cancel()
 
 
 async def prepare(ctx: RoundContext, folder: SyncFolder, plan: FolderPlan, batch: Batch) -> Prepared:
