@@ -1,0 +1,97 @@
+"""`mailroom demo` and `mailroom dev` as a person runs them, and the scratch directories they clear."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from pipelines.defs import LaunchError
+from pipelines.defs.local import free_port, scratch_directory
+
+MAILROOM = Path(sys.executable).parent / "mailroom"
+
+
+def test_scratch_directories_are_cleared_only_if_they_are_ours(tmp_path: Path) -> None:
+    ours = scratch_directory(tmp_path / "demo")
+    (ours / "old.duckdb").write_text("x")
+    assert list(scratch_directory(ours).iterdir()) == [ours / ".mailroom-scratch"]
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "thesis.tex").write_text("years of work")
+    with pytest.raises(LaunchError, match="not empty and was not made by mailroom"):
+        scratch_directory(theirs)
+    assert (theirs / "thesis.tex").exists()
+
+
+@pytest.mark.slow
+def test_the_demo_syncs_three_customers_and_says_what_landed(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [MAILROOM, "demo", "--messages", "20", "--data", tmp_path / "data", "--home", tmp_path / "home"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for customer in ("adele", "alex", "megan"):
+        assert f"== {customer} ({customer}@contoso.test): run " in out
+    assert out.count(" SUCCESS") == 3
+    assert "Posteingang" in out  # megan's Inbox, by its German name
+    assert str(tmp_path / "data" / "mail") in out
+    assert "mailroom filter explain 'has:attachment OR is:flagged'" in out
+    assert len(list((tmp_path / "data" / "mail").glob("*.duckdb"))) == 3
+
+
+@pytest.mark.slow
+def test_dev_serves_everything_and_stops_it_all_on_ctrl_c(tmp_path: Path) -> None:
+    port, api_port = free_port(), free_port()
+    dev = subprocess.Popen(
+        [
+            MAILROOM,
+            "dev",
+            "--port",
+            str(port),
+            "--api-port",
+            str(api_port),
+            "--messages",
+            "20",
+            "--data",
+            tmp_path / "data",
+            "--home",
+            tmp_path / "home",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 240
+        while not lines or lines[-1] != "Ctrl-C stops everything.\n":
+            assert time.monotonic() < deadline, "".join(lines)
+            line = dev.stdout.readline()
+            assert line, "mailroom dev exited early:\n" + "".join(lines)
+            lines.append(line)
+        assert httpx.get(f"http://127.0.0.1:{port}/server_info").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{api_port}/health").json()["status"] == "ok"
+        assert (tmp_path / "home" / "env.sh").stat().st_mode & 0o077 == 0
+        children = psutil.Process(dev.pid).children(recursive=True)
+        assert len(children) >= 4  # sandbox, webserver, daemon, API (and what they started)
+
+        dev.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal sends
+        rest, _ = dev.communicate(timeout=120)
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+            dev.communicate()
+    assert dev.returncode == 0, rest
+    assert "Stopped: the API, the daemon, the webserver and the sandbox." in rest
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], f"still running after Ctrl-C: {[p.cmdline() for p in alive]}"

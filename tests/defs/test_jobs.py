@@ -1,0 +1,98 @@
+"""The single-email and customer jobs, run in-process on a test instance against the sandbox: resync,
+delete (that the next sync does not undo), delete of the customer with its partition."""
+
+import dagster as dg
+import pytest
+
+from pipelines.definitions import defs
+from pipelines.defs import MailroomStores
+from pipelines.store import ControlStore, FileQuery
+from sandbox import SandboxInfo
+
+from .conftest import add_customer
+from .test_assets import graph_resource
+
+
+@pytest.fixture
+def resources(stores: MailroomStores, sandbox_server: SandboxInfo) -> dict[str, object]:
+    return {"stores": stores, "graph": graph_resource(sandbox_server)}
+
+
+@pytest.fixture
+def synced(instance: dg.DagsterInstance, control: ControlStore, resources: dict) -> str:
+    add_customer(control, "alex", "alex@contoso.test")
+    instance.add_dynamic_partitions("customers", ["alex"])
+    assert run("sync_outlook_job", instance, resources, {}).success
+    return "alex"
+
+
+def run(job: str, instance: dg.DagsterInstance, resources: dict, config: dict, op: str = "outlook_emails"):
+    return defs.resolve_job_def(job).execute_in_process(
+        run_config={"ops": {op: {"config": config}}},
+        instance=instance,
+        partition_key="alex",
+        resources=resources,
+        raise_on_error=False,
+    )
+
+
+def emails(stores: MailroomStores) -> list[int]:
+    found = stores.mail("alex", read_only=True).list_files(FileQuery(kinds=["email"], limit=1000))
+    return [f.file_id for f in found.results]
+
+
+def test_delete_then_sync_keeps_the_email_deleted(
+    instance: dg.DagsterInstance, stores: MailroomStores, resources: dict, synced: str, control: ControlStore
+) -> None:
+    before = emails(stores)
+    doomed = before[:2]
+    request = control.record_request("delete_files", "alex", {"file_ids": doomed})
+    deleted = run(
+        "delete_emails_job",
+        instance,
+        resources,
+        {"file_ids": doomed, "request_id": request.id},
+        "delete_emails",
+    )
+    assert deleted.success
+    assert control.request(request.id).status == "succeeded"
+    assert set(emails(stores)) == set(before) - set(doomed)
+
+    assert run("sync_outlook_job", instance, resources, {}).success
+    assert set(emails(stores)) == set(before) - set(doomed)
+
+
+def test_resync_brings_a_deleted_email_back(
+    instance: dg.DagsterInstance, stores: MailroomStores, resources: dict, synced: str
+) -> None:
+    (kept,) = emails(stores)[:1]
+    store = stores.mail("alex", read_only=True)
+    config = {"file_ids": [kept], "keep_record": True}
+    assert run("delete_emails_job", instance, resources, config, "delete_emails").success
+    assert store.get_email(kept).file_contents_deleted
+    resynced = run("resync_emails_job", instance, resources, {"file_ids": [kept]}, "resync_emails")
+    assert resynced.success
+    assert not store.get_email(kept).file_contents_deleted
+    assert store.get_email(kept).row.body_text
+
+
+def test_a_resync_without_ids_fails_saying_so(
+    instance: dg.DagsterInstance, resources: dict, synced: str
+) -> None:
+    result = run("resync_emails_job", instance, resources, {}, "resync_emails")
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "file_ids or message_ids" in failure.step_failure_data.user_failure_data.description
+
+
+def test_deleting_the_customer_removes_its_store_its_records_and_its_partition(
+    instance: dg.DagsterInstance, stores: MailroomStores, resources: dict, synced: str, control: ControlStore
+) -> None:
+    control.mark_customers_deleted(["alex"])
+    request = control.record_request("delete_users", "alex", {"customer_pk": 1})
+    result = run("delete_customer_job", instance, resources, {"request_id": request.id}, "delete_customer")
+    assert result.success
+    assert not stores.mail("alex").exists()
+    assert control.customer("alex", include_deleted=True) is None
+    assert not instance.has_dynamic_partition("customers", "alex")
+    assert control.request(request.id).status == "succeeded"
