@@ -47,6 +47,10 @@ def convert(parts: Sequence[BodyParts]) -> list[tuple[str | None, str | None]]:
     return out
 
 
+POOL_MIN = 32
+"""Fewer bodies than this are converted on the spot: a worker would cost more than it saves."""
+
+
 def default_workers() -> int:
     """One worker per core but one: the run's own process fetches and writes meanwhile."""
     return max(1, min(4, (os.cpu_count() or 1) - 1))
@@ -62,7 +66,7 @@ class Converter:
     async def convert(self, parts: Sequence[BodyParts]) -> list[tuple[str | None, str | None]]:
         if not parts:
             return []
-        if self.workers == 0:
+        if self.workers == 0 or len(parts) < POOL_MIN:
             return convert(parts)
         if self._pool is None:
             # forkserver: a clean child, not a fork of a process that holds DuckDB and event-loop threads.

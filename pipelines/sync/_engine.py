@@ -113,6 +113,7 @@ class _Run:
             converter=self.converter,
             data_source_id=target.connection.id,
             check_known=check_known,
+            folder_ids=frozenset(),
             writer=Writer(db, GROUP_ROWS),
             in_flight=asyncio.Semaphore(IN_FLIGHT),
             on_stored=self._stored,
@@ -255,6 +256,7 @@ class _Run:
             async with gate:
                 await self.sync_folder(folder, states)
 
+        self.context.folder_ids = frozenset(f.id for f in self.folders)
         writer = asyncio.create_task(self.context.writer.run())
         try:
             async with asyncio.TaskGroup() as group:

@@ -97,6 +97,7 @@ class RoundContext:
     converter: Converter
     data_source_id: int
     check_known: bool  # False when the store was empty as the run began: nothing to compare with
+    folder_ids: frozenset[str]  # every folder the run syncs
     writer: Writer
     in_flight: asyncio.Semaphore
     on_stored: Callable[[SyncFolder, PageResult, Counts], None]
@@ -243,7 +244,7 @@ async def prepare(ctx: RoundContext, folder: SyncFolder, plan: FolderPlan, batch
     """Turn a batch of listed messages into the store's page: filter, skip what is unchanged, fetch what is
     missing, record attachments, convert bodies."""
     counts = Counts(seen=len(batch.messages))
-    removals = list(batch.removed)
+    removals = await _really_gone(ctx, list(batch.removed))
     matched = []
     for message in batch.messages.values():
         if _facts_filter(ctx.keep, message):
@@ -331,6 +332,21 @@ async def prepare(ctx: RoundContext, folder: SyncFolder, plan: FolderPlan, batch
         request_id=ctx.options.request_id,
     )
     return Prepared(page, counts)
+
+
+async def _really_gone(ctx: RoundContext, removed: list[str]) -> list[str]:
+    """The ids of `@removed` entries that really left the synced folders. Graph reports a move out of a folder
+    as a removal, and with immutable ids the message lives on: when it moved to another folder this run
+    syncs, that folder's round stores the move (same row, same file id, content kept), so removing it here
+    first would delete its content and bring it back as new."""
+    if not removed:
+        return removed
+    where = await ctx.mailbox.get_messages(removed, select=("parentFolderId",))
+    return [
+        message_id
+        for message_id in removed
+        if (found := where.get(message_id)) is None or found.parent_folder_id not in ctx.folder_ids
+    ]
 
 
 def _body_parts(message: Message) -> BodyParts:
