@@ -83,9 +83,7 @@ def outlook_emails_fresh(
     now = datetime.now(UTC)
     scope = set(_customers_in_scope(context))
     clocks = [
-        clock
-        for clock in sync_clocks(context.instance, stores.control().auto_sync_customers(), outlook_emails.key)
-        if clock.customer_id in scope
+        clock for clock in sync_clocks(stores.control().auto_sync_customers()) if clock.customer_id in scope
     ]
     stale = [clock for clock in clocks if clock.is_stale(now)]
     lines = [f"{clock.customer_id}: {_last_synced(clock)} (interval {clock.interval})" for clock in stale]

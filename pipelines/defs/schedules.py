@@ -16,7 +16,6 @@ import dagster as dg
 
 from pipelines.defs import _tags
 from pipelines.defs._clock import partitions_in_flight, sync_clocks
-from pipelines.defs.assets import outlook_emails
 from pipelines.defs.jobs import check_outlook_freshness_job, sync_outlook_job
 from pipelines.defs.partitions import customer_partitions
 from pipelines.defs.resources import MailroomStores
@@ -42,22 +41,22 @@ def outlook_auto_sync_schedule(
     now = context.scheduled_execution_time
     control = stores.control()
     auto_synced = control.auto_sync_customers()
-    connected = {c.customer_id for c, _ in auto_synced if control.connections(c.id, include_revoked=False)}
+    pks = {customer.customer_id: customer.id for customer, _ in auto_synced}
     partitions = set(customer_partitions(context.instance))
     busy = partitions_in_flight(context.instance, sync_outlook_job.name)
     requested = 0
-    for clock in sync_clocks(context.instance, auto_synced, outlook_emails.key):
+    for clock in sync_clocks(auto_synced):
         if not clock.is_due(now):
             continue
         customer_id = clock.customer_id
-        if customer_id not in connected:
-            context.log.info(f"{customer_id!r} is due but has no live Outlook connection; skipped")
-        elif customer_id not in partitions:
+        if customer_id not in partitions:
             context.log.warning(
                 f"{customer_id!r} is due but has no Dagster partition (add it with `mailroom customers add`)"
             )
         elif customer_id in busy:
             context.log.info(f"{customer_id!r} is due but its previous sync is still queued or running")
+        elif not control.connections(pks[customer_id], include_revoked=False):
+            context.log.info(f"{customer_id!r} is due but has no live Outlook connection; skipped")
         else:
             requested += 1
             yield dg.RunRequest(

@@ -20,7 +20,7 @@ from pipelines.defs.partitions import customer_partitions, customers
 from pipelines.defs.resources import MailroomStores
 from pipelines.store import ControlStore, Request
 
-BATCH = 100  # requests per tick; the rest wait for the next one
+BATCH = 500  # requests per tick (about 1 s of work); the rest wait for the next one
 
 
 @dg.sensor(

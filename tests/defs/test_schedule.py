@@ -80,10 +80,10 @@ def test_the_same_tick_twice_requests_the_same_runs(
     assert [r.run_key for r in evaluate(instance, stores)] == [r.run_key for r in evaluate(instance, stores)]
 
 
-def test_a_sync_in_dagster_makes_a_customer_fresh(
-    instance: dg.DagsterInstance, stores: MailroomStores, fleet: dict[str, int]
+def test_a_finished_sync_makes_a_customer_fresh(
+    instance: dg.DagsterInstance, stores: MailroomStores, control: ControlStore, fleet: dict[str, int]
 ) -> None:
-    instance.report_runless_asset_event(dg.AssetMaterialization("outlook_emails", partition="never-synced"))
+    synced_at(control, fleet["never-synced"], NOW - timedelta(minutes=3))
     assert "never-synced" not in {r.partition_key for r in evaluate(instance, stores)}
 
 
