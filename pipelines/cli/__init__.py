@@ -3,9 +3,10 @@
 import typer
 
 from pipelines.cli import api as api_cli
-from pipelines.cli import connect, demo, dev
+from pipelines.cli import connect, customers, demo, dev
 from pipelines.cli import filter as filter_cli
 from pipelines.cli import sandbox as sandbox_cli
+from pipelines.cli import sync as sync_cli
 
 app = typer.Typer(
     name="mailroom",
@@ -36,6 +37,8 @@ app.add_typer(filter_cli.app)
 app.add_typer(demo.app)
 app.add_typer(dev.app)
 app.add_typer(sandbox_cli.app, name="sandbox")
+app.add_typer(sync_cli.app)
+app.add_typer(customers.app, name="customers")
 
 
 def main() -> None:
