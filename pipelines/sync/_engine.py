@@ -163,6 +163,12 @@ class _Run:
             await self._start(folder, plan, forget=state is None and bool(states))
         try:
             outcome.pages += await self._round(folder, plan, link)
+            if outcome.round == "resumed" and not listing:
+                # The round began in an earlier run, and Graph leaves changes made since its start to the
+                # next round: take that one too, so the run ends with the mailbox as it was when it began.
+                state = await self.db.call(self.store.sync_state, folder.id, plan.fingerprint)
+                if state is not None and state.delta_link:
+                    outcome.pages += await self._round(folder, plan, state.delta_link)
         except SyncStateExpired:
             # Graph forgot the link: list the folder again, and remove afterwards what the listing no
             # longer shows (deletions made while the link was lost would otherwise be missed).
