@@ -1,8 +1,9 @@
 """`api_requests_sensor`: turns the requests the HTTP API recorded into partitions and runs, in one result.
 
 Each tick claims queued requests from the control store (marking them submitted), plans each one
-(`_requests.plan_request`), and returns one `SensorResult` that adds the partitions that are missing and
-requests a run per request with the request id as run key, so a request never becomes two runs. A request
+(`_requests.plan_request`), and returns one `SensorResult` that adds the partitions that are missing (those
+the requests need, and those of every auto-synced customer, however it was created) and requests a run per
+request with the request id as run key, so a request never becomes two runs. A request
 that cannot become a run is marked failed with its reason at once and never holds up the others. A request
 claimed again after its lease ran out (the tick that claimed it died, or its run is still queued) is
 reconciled with the run Dagster already has for its run key instead of being requested again.
@@ -33,12 +34,14 @@ def api_requests_sensor(
     context: dg.SensorEvaluationContext, stores: MailroomStores
 ) -> dg.SensorResult | dg.SkipReason:
     control = stores.control()
+    partitions = set(customer_partitions(context.instance))
+    # Every auto-synced customer gets its partition, however it was created, so the schedule can sync it.
+    new_partitions = sorted({c.customer_id for c, _ in control.auto_sync_customers()} - partitions)
+    partitions.update(new_partitions)
     claimed = control.claim_requests(limit=BATCH)
-    if not claimed:
+    if not claimed and not new_partitions:
         return dg.SkipReason("no recorded requests")
     earlier = _runs_by_key(context.instance, claimed)
-    partitions = set(customer_partitions(context.instance))
-    new_partitions: list[str] = []
     runs: list[dg.RunRequest] = []
     for request in claimed:
         run = earlier.get(request.run_key)

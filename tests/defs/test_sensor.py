@@ -163,3 +163,16 @@ def _age_claims(control: ControlStore) -> None:
         con.execute(
             "UPDATE requests SET submitted_at = '2000-01-01T00:00:00.000000Z' WHERE status = 'submitted'"
         )
+
+
+def test_every_auto_synced_customer_gets_a_partition_without_a_request(
+    instance: dg.DagsterInstance, stores: MailroomStores, control: ControlStore
+) -> None:
+    add_customer(control, "auto")
+    add_customer(control, "manual", auto_sync=False)
+    result = evaluate(instance, stores)
+    assert isinstance(result, dg.SensorResult)
+    assert added_partitions(result) == ["auto"]
+    assert result.run_requests == []
+    instance.add_dynamic_partitions("customers", ["auto"])
+    assert isinstance(evaluate(instance, stores), dg.SkipReason)
