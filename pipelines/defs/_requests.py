@@ -17,12 +17,8 @@ import filters
 from pipelines.defs import _tags
 from pipelines.defs._errors import BadRequest
 from pipelines.defs.config import DeleteCustomerConfig, DeleteEmailsConfig, ResyncConfig, SyncConfig
+from pipelines.defs.jobs import delete_customer_job, delete_emails_job, resync_emails_job, sync_outlook_job
 from pipelines.store import ControlStore, Request
-
-SYNC_JOB = "sync_outlook_job"
-RESYNC_JOB = "resync_emails_job"
-DELETE_EMAILS_JOB = "delete_emails_job"
-DELETE_CUSTOMER_JOB = "delete_customer_job"
 
 
 class _Payload(BaseModel):
@@ -52,7 +48,6 @@ class DeleteFilesPayload(_Payload):
 class RequestPlan:
     """A request's effect: the partition it needs, and the run to request (None: nothing to run)."""
 
-    request: Request
     partition: str
     run: dg.RunRequest | None
 
@@ -74,7 +69,7 @@ def plan_request(request: Request, control: ControlStore) -> RequestPlan:
         )
         raise BadRequest(f"malformed {request.kind} request: {problems}") from None
     if job is None:
-        return RequestPlan(request, key, None)
+        return RequestPlan(key, None)
     trigger = request.payload.get("trigger") if request.kind == "sync" else None
     run = dg.RunRequest(
         run_key=request.run_key,
@@ -83,7 +78,7 @@ def plan_request(request: Request, control: ControlStore) -> RequestPlan:
         run_config=dg.RunConfig(ops=config),
         tags=_tags.run_tags(key, str(trigger or "api"), request_id=request.id),
     )
-    return RequestPlan(request, key, run)
+    return RequestPlan(key, run)
 
 
 def _run_config(
@@ -114,7 +109,7 @@ def _run_config(
                 attachments=sync.sync_attachments,
                 connection_id=sync.data_source_id,
             )
-            return {"outlook_emails": config}, SYNC_JOB
+            return {"outlook_emails": config}, sync_outlook_job.name
         case "resync":
             resync = ResyncPayload.model_validate(payload)
             if not resync.file_ids and not resync.message_ids:
@@ -122,13 +117,13 @@ def _run_config(
             config = ResyncConfig(
                 request_id=request.id, file_ids=resync.file_ids, message_ids=resync.message_ids
             )
-            return {"resync_emails": config}, RESYNC_JOB
+            return {"resync_emails": config}, resync_emails_job.name
         case "delete_files":
             delete = DeleteFilesPayload.model_validate(payload)
             config = DeleteEmailsConfig(
                 request_id=request.id, file_ids=delete.file_ids, keep_record=delete.preserve_file_record
             )
-            return {"delete_emails": config}, DELETE_EMAILS_JOB
+            return {"delete_emails": config}, delete_emails_job.name
         case "delete_users":
-            return {"delete_customer": DeleteCustomerConfig(request_id=request.id)}, DELETE_CUSTOMER_JOB
+            return {"delete_customer": DeleteCustomerConfig(request_id=request.id)}, delete_customer_job.name
     raise BadRequest(f"unknown request kind {request.kind!r}")
