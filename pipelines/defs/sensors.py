@@ -3,11 +3,11 @@
 Each tick claims queued requests from the control store (marking them submitted), plans each one
 (`_requests.plan_request`), and returns one `SensorResult` that adds the partitions that are missing (those
 the requests need, and those of every auto-synced customer, however it was created) and requests a run per
-request with the request id as run key, so a request never becomes two runs. A request
-that cannot become a run is marked failed with its reason at once and never holds up the others. A request
-claimed again after its lease ran out (the tick that claimed it died, or its run is still queued) is
-reconciled with the run Dagster already has for its run key instead of being requested again.
-Nothing here opens a mail store: the sensor reads the control store and the Dagster instance only.
+request with the request id as run key, so a request never becomes two runs. A request that cannot become a
+run is marked failed with its reason at once and never holds up the others. A request claimed again after
+its lease ran out (the tick that claimed it died, or its run is still queued) is reconciled with the run
+Dagster already has for its run key instead of being requested again. Nothing here opens a mail store: the
+sensor reads the control store and the Dagster instance only.
 """
 
 import dagster as dg
@@ -75,6 +75,8 @@ def api_requests_sensor(
 
 def _runs_by_key(instance: dg.DagsterInstance, requests: list[Request]) -> dict[str, dg.DagsterRun]:
     """Runs Dagster already made for these requests' run keys (from an earlier claim of the same request)."""
+    if not requests:
+        return {}
     keys = [request.run_key for request in requests]
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": keys}))
     return {run.tags["dagster/run_key"]: run for run in runs}
