@@ -139,6 +139,7 @@ def add(
         f"customer {customer!r}: connection {connection.id} to {mailbox} ({auth}); "
         + (f"auto-sync every {every // 60} h {every % 60} min" if auto_sync else "auto-sync off")
     )
+    typer.echo(_partition(customer, present=True))
 
 
 @app.command("list")
@@ -216,3 +217,23 @@ def remove(
         raise _fail(str(error)) from None
     store = "its mail store deleted" if result.mail_store_deleted else "it had no mail store"
     typer.echo(f"customer {customer!r} removed; {store}")
+    typer.echo(_partition(customer, present=False))
+
+
+def _partition(customer: str, *, present: bool) -> str:
+    """Add or remove the customer's partition in the Dagster instance of $DAGSTER_HOME; says what it did."""
+    import os
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        later = " (the sensor adds it for an auto-synced customer)" if present else ""
+        return f"Dagster partition not {'added' if present else 'removed'}: DAGSTER_HOME is not set{later}"
+    from pipelines.defs import add_customer_partition, remove_customer_partition
+    from pipelines.defs.local import open_instance
+
+    with open_instance(Path(home)) as instance:
+        if present:
+            done = add_customer_partition(instance, customer)
+            return f"Dagster partition {customer!r} " + ("added" if done else "was there already")
+        done = remove_customer_partition(instance, customer)
+        return f"Dagster partition {customer!r} " + ("removed" if done else "was not there")

@@ -1,5 +1,6 @@
 """`mailroom demo` and `mailroom dev` as a person runs them, and the scratch directories they clear."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import psutil
 import pytest
 
 from pipelines.defs import LaunchError
-from pipelines.defs.local import free_port, scratch_directory
+from pipelines.defs.local import free_port, open_instance, prepare_home, scratch_directory
 
 MAILROOM = Path(sys.executable).parent / "mailroom"
 
@@ -26,6 +27,30 @@ def test_scratch_directories_are_cleared_only_if_they_are_ours(tmp_path: Path) -
     with pytest.raises(LaunchError, match="not empty and was not made by mailroom"):
         scratch_directory(theirs)
     assert (theirs / "thesis.tex").exists()
+
+
+def test_customers_add_and_remove_keep_the_partition_in_step(tmp_path: Path) -> None:
+    home = prepare_home(tmp_path / "home", "direct")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILROOM_", "DAGSTER_"))}
+    env |= {"MAILROOM_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(home)}
+
+    def mailroom(*args: str, **changes: str | None) -> str:
+        run_env = {k: v for k, v in (env | changes).items() if v is not None}
+        done = subprocess.run([MAILROOM, *args], env=run_env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "Dagster partition 'acme' added" in mailroom(
+        "customers", "add", "acme", "--mailbox", "a@contoso.test"
+    )
+    with open_instance(home) as instance:
+        assert instance.has_dynamic_partition("customers", "acme")
+    assert "was there already" in mailroom("customers", "add", "acme", "--mailbox", "a@contoso.test")
+    assert "Dagster partition 'acme' removed" in mailroom("customers", "remove", "acme", "--yes")
+    with open_instance(home) as instance:
+        assert not instance.has_dynamic_partition("customers", "acme")
+    unset = mailroom("customers", "add", "solo", "--mailbox", "s@contoso.test", DAGSTER_HOME=None)
+    assert "Dagster partition not added: DAGSTER_HOME is not set" in unset
 
 
 @pytest.mark.slow
