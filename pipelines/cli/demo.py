@@ -90,6 +90,8 @@ def demo(
             runs = site.wait(run_ids, timeout=600)
     except (DefsError, SandboxError, OSError) as error:
         raise _fail(str(error)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; the sandbox and the launches were stopped") from None
 
     failed = 0
     for (customer_id, mailbox, _, _), run_id in zip(DEMO_CUSTOMERS, run_ids, strict=True):

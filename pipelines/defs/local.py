@@ -135,7 +135,7 @@ class Service:
 
 
 def webserver(env: Mapping[str, str], *, port: int, log_path: Path) -> Service:
-    """`dagster-webserver` on 127.0.0.1:`port` for the workspace; `wait_ready` once started."""
+    """`dagster-webserver` on 127.0.0.1:`port` for the workspace (ready once `webserver_ready(port)`)."""
     argv = [str(_BIN / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)]
     return Service("dagster-webserver", argv, env=env, log_path=log_path)
 
@@ -198,38 +198,49 @@ def launch_runs(
     *,
     env: Mapping[str, str],
     trigger: str,
-    timeout: float = 120.0,
+    timeout: float = 1800.0,
 ) -> list[str]:
     """Launch (job, customer id, run config) each with `dagster job launch`, all at once; their run ids.
 
-    The command returns once the run is submitted (queued, or started without a daemon); `wait_for_runs`
-    waits for the outcome.
+    Each command returns once its run is queued (an instance with a daemon) or, daemon-less, once the run
+    has ended (the command's own code server waits for the runs it started); `wait_for_runs` gives the
+    outcome either way. If one launch fails, the others are stopped by their PIDs.
     """
-    started = []
-    for job, customer_id, run_config in launches:
-        run_id = str(uuid.uuid4())
-        argv = launch_command(job, customer_id, run_config, trigger=trigger, run_id=run_id)
-        process = subprocess.Popen(  # noqa: S603 (our own tool, fixed arguments)
-            argv,
-            env=dict(env),
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        started.append((customer_id, run_id, process))
-    for customer_id, _, process in started:
-        try:
-            output, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-            raise LaunchError(f"dagster job launch for {customer_id!r} took over {timeout:.0f} s") from None
-        if process.returncode != 0:
-            tail = output.decode(errors="replace").strip()[-2000:]
-            raise LaunchError(
-                f"dagster job launch for {customer_id!r} failed (exit {process.returncode}): {tail}"
+    started: list[tuple[str, str, subprocess.Popen[bytes]]] = []
+    try:
+        for job, customer_id, run_config in launches:
+            run_id = str(uuid.uuid4())
+            argv = launch_command(job, customer_id, run_config, trigger=trigger, run_id=run_id)
+            process = subprocess.Popen(  # noqa: S603 (our own tool, fixed arguments)
+                argv,
+                env=dict(env),
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
             )
+            started.append((customer_id, run_id, process))
+        for customer_id, _, process in started:
+            try:
+                output, _ = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise LaunchError(
+                    f"dagster job launch for {customer_id!r} took over {timeout:.0f} s"
+                ) from None
+            if process.returncode != 0:
+                tail = output.decode(errors="replace").strip()[-2000:]
+                raise LaunchError(
+                    f"dagster job launch for {customer_id!r} failed (exit {process.returncode}): {tail}"
+                )
+    finally:
+        for _, _, process in started:
+            if process.poll() is None:
+                process.terminate()  # SIGTERM first, so the command can stop the code server it started
+                try:
+                    process.communicate(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.communicate()
     return [run_id for _, run_id, _ in started]
 
 
