@@ -29,6 +29,7 @@ def test_scratch_directories_are_cleared_only_if_they_are_ours(tmp_path: Path) -
     assert (theirs / "thesis.tex").exists()
 
 
+@pytest.mark.slow
 def test_customers_add_and_remove_keep_the_partition_in_step(tmp_path: Path) -> None:
     home = prepare_home(tmp_path / "home", "direct")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILROOM_", "DAGSTER_"))}
