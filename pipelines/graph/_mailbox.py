@@ -234,12 +234,14 @@ class Mailbox:
         top: int | None = None,
         link: str | None = None,
         body_type: BodyType | None = None,
+        expand: str | None = None,
     ) -> AsyncIterator[MessagePage]:
         """Pages of messages in a folder (or the whole mailbox), following `@odata.nextLink` exactly.
 
         Pages are sized with `Prefer: odata.maxpagesize` (settings.page_size), halved when Graph answers 504
         for a page too large; `top` instead fixes `$top` in the query (and so in every next link). Resume
         from a stored `link` instead of giving the query options (Graph keeps them inside the link).
+        `expand` is passed as `$expand` (e.g. the attachments' metadata of every listed message).
         """
         prefer = _body_prefer(body_type)
         page_size = None if top else PageSize(self._transport.settings.page_size)
@@ -256,6 +258,8 @@ class Mailbox:
                 params["$filter"] = filter
             if orderby:
                 params["$orderby"] = orderby
+            if expand:
+                params["$expand"] = expand
         async for page in self._pages(link, params, prefer, page_size):
             yield MessagePage(messages=page.value, next_link=page.next_link)
 
