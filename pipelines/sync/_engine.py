@@ -49,7 +49,15 @@ from pipelines.sync._folders import SyncFolder
 from pipelines.sync._lock import run_lock
 from pipelines.sync._models import Counts, FolderOutcome, SyncOptions, SyncProgress, SyncResult
 from pipelines.sync._plan import FolderPlan, RunPlan, plan_run
-from pipelines.sync._rounds import IN_FLIGHT, RoundContext, Store, Writer, list_pages, run_round
+from pipelines.sync._rounds import (
+    IN_FLIGHT,
+    AttachmentIndex,
+    RoundContext,
+    Store,
+    Writer,
+    list_pages,
+    run_round,
+)
 
 FOLDERS_AT_ONCE = 4
 """Folders listed at once (a mailbox takes 4 requests in flight; more folders would only queue)."""
@@ -162,19 +170,19 @@ class _Run:
             outcome.round = "listing" if listing else "first"
             await self._start(folder, plan, forget=state is None and bool(states))
         try:
-            outcome.pages += await self._round(folder, plan, link)
+            outcome.pages += await self._round(folder, plan, link, whole=outcome.round != "incremental")
             if outcome.round == "resumed" and not listing:
                 # The round began in an earlier run, and Graph leaves changes made since its start to the
                 # next round: take that one too, so the run ends with the mailbox as it was when it began.
                 state = await self.db.call(self.store.sync_state, folder.id, plan.fingerprint)
                 if state is not None and state.delta_link:
-                    outcome.pages += await self._round(folder, plan, state.delta_link)
+                    outcome.pages += await self._round(folder, plan, state.delta_link, whole=False)
         except SyncStateExpired:
             # Graph forgot the link: list the folder again, and remove afterwards what the listing no
             # longer shows (deletions made while the link was lost would otherwise be missed).
             outcome.restarted = True
             await self.db.call(self.store.start_round, folder.id, plan.fingerprint)
-            outcome.pages += await self._round(folder, plan, None)
+            outcome.pages += await self._round(folder, plan, None, whole=True)
         except NotFoundError:
             if await self._exists(folder):
                 raise
@@ -190,7 +198,9 @@ class _Run:
             self.store.start_round, folder.id, plan.fingerprint, sweep=self.context.check_known
         )
 
-    async def _round(self, folder: SyncFolder, plan: FolderPlan, link: str | None) -> int:
+    async def _round(self, folder: SyncFolder, plan: FolderPlan, link: str | None, *, whole: bool) -> int:
+        """One round from `link` (None: from the start). `whole`: the round lists the whole folder (or what
+        is left of it), so the attachments of its messages are worth one listing of their own."""
         settings = self.settings.graph
         page_size = settings.delta_page_size if plan.strategy == "pages" else LIGHT_PAGE_SIZE
         pages = list_pages(
@@ -201,7 +211,14 @@ class _Run:
             link=link,
             page_size=page_size,
         )
-        return await run_round(self.context, folder, plan, pages)
+        # The batch strategy fetches bodies by $batch, attachments with them: no index needed.
+        indexed = whole and plan.strategy == "pages"
+        index = AttachmentIndex(self.target.mailbox, folder.id) if indexed else None
+        try:
+            return await run_round(self.context, folder, plan, pages, index)
+        finally:
+            if index is not None:
+                await index.close()
 
     async def _exists(self, folder: SyncFolder) -> bool:
         try:

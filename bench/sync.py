@@ -1,0 +1,256 @@
+"""Sync engine benchmarks against a sandbox subprocess over HTTPS, in one run:
+
+1. A full sync of 20,000 messages (every folder of the mailbox) against a bare transfer of the same pages
+   (the same delta queries, properties and page size, fetched one after another by a plain httpx loop that
+   parses each page with orjson). Target: the sync takes at most 1.5 times the bare transfer.
+2. The cost of each step alone over the same pages (parse into models, HTML to text, store writes), to show
+   where a sync's time goes.
+3. A second sync with no change. Target: one request per folder, counted in the sandbox's request log.
+4. Peak memory of a full sync at 20,000 and at 100,000 messages, each in a fresh process. Target: the larger
+   within 1.3 times the smaller.
+5. Store bytes per message.
+
+Benchmarks print; they never assert. The machine is shared: each timed run is printed beside the median.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from cryptography.fernet import Fernet
+
+MESSAGES = 20_000
+LARGE = 100_000
+REPEATS = 3
+TARGET_RATIO = 1.5
+TARGET_MEMORY_RATIO = 1.3
+MAILBOX = "adele@contoso.test"
+CUSTOMER = "bench"
+PAGE = 100
+
+
+def _settings(info, data_dir: Path):  # -> Settings (imports stay lazy for the child process)
+    from pipelines.graph import GraphSettings
+    from pipelines.settings import Settings
+
+    host, tenant = info.authority.rsplit("/", 1)
+    graph = GraphSettings(
+        graph_url=info.graph_url,
+        authority_host=host,
+        tenant=tenant,
+        client_id=info.client_id,
+        client_secret=info.client_secret.get_secret_value(),
+        ca_bundle=info.ca_cert,
+        delta_page_size=PAGE,
+    )
+    settings = Settings(data_dir=data_dir, secret_key=Fernet.generate_key().decode(), graph=graph)
+    control = settings.control_store()
+    [customer] = control.update_customers([CUSTOMER])
+    control.save_connection(customer.id, MAILBOX, auth_kind="app")
+    return settings
+
+
+def _options():
+    from pipelines.sync import SyncOptions
+
+    return SyncOptions(folders=("msgfolderroot",), subfolders=True)
+
+
+async def bare_transfer(info, token: str, folder_ids: list[str], keep: list[bytes] | None = None) -> int:
+    """The same delta rounds as the sync, one page after another, parsed with orjson and nothing else."""
+    from pipelines.sync._rows import FULL_SELECT
+    from sandbox import ssl_context
+
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Prefer": f'IdType="ImmutableId", odata.maxpagesize={PAGE}',
+    }
+    seen = 0
+    async with httpx.AsyncClient(
+        verify=ssl_context(info.ca_cert), trust_env=False, headers=headers, timeout=120
+    ) as http:
+        for folder in folder_ids:
+            link: str | None = f"{info.graph_url}/users/{MAILBOX}/mailFolders/{folder}/messages/delta"
+            params: dict[str, str] | None = {"$select": ",".join(FULL_SELECT)}
+            while link is not None:
+                body = (await http.get(link, params=params)).content
+                if keep is not None:
+                    keep.append(body)
+                page = orjson.loads(body)
+                params, link = None, page.get("@odata.nextLink")
+                seen += len(page["value"])
+    return seen
+
+
+def _components(pages: list[bytes]) -> dict[str, float]:
+    """Each step alone over the same pages: seconds to parse, to convert, to build rows, to store."""
+    from pipelines.graph._models import MessagePageBody
+    from pipelines.store import Cursor, MailStore, Page
+    from pipelines.sync._convert import convert
+    from pipelines.sync._rounds import _body_parts
+    from pipelines.sync._rows import email_row
+
+    figures: dict[str, float] = {}
+    started = time.perf_counter()
+    messages = [m for body in pages for m in MessagePageBody.model_validate_json(body).value]
+    figures["parse into models"] = time.perf_counter() - started
+    started = time.process_time()
+    texts = convert([_body_parts(m) for m in messages])
+    figures["HTML to text (CPU)"] = time.process_time() - started
+    started = time.perf_counter()
+    rows = [
+        email_row(
+            m,
+            folder_id="f",
+            folder_path="F",
+            data_source_id=1,
+            body_text=t,
+            unique_body_text=u,
+            attachments=(),
+        )
+        for m, (t, u) in zip(messages, texts, strict=True)
+    ]
+    figures["build rows"] = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as scratch:
+        store = MailStore(Path(scratch) / "m.duckdb")
+        store.start_round("f", "fp", sweep=False)
+        started = time.perf_counter()
+        for at in range(0, len(rows), 2000):
+            last = at + 2000 >= len(rows)
+            cursor = Cursor(delta_link="d") if last else Cursor(next_link=f"n{at}")
+            store.apply_pages([Page("f", "fp", upserts=rows[at : at + 2000], cursor=cursor)])
+        figures["store writes (2,000 rows a transaction)"] = time.perf_counter() - started
+    return figures
+
+
+def _memory_child(spec: str) -> None:
+    """In a fresh process: one full sync; prints its peak RSS and its conversion workers' (MiB) as JSON."""
+    import resource
+
+    from pipelines.sync import sync_customer
+    from sandbox import SandboxInfo
+
+    given = json.loads(spec)
+    info = SandboxInfo.model_validate(given["info"])
+    settings = _settings(info, Path(given["data_dir"]))
+    result = sync_customer(CUSTOMER, _options(), settings=settings)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {"messages": result.counts.inserted, "rss": own, "workers": workers, "seconds": result.seconds}
+        )
+    )
+
+
+def _peak_memory(messages: int) -> dict[str, float]:
+    from sandbox import SandboxProcess
+
+    with (
+        SandboxProcess(seed=1, messages=messages, startup_timeout=300) as info,
+        tempfile.TemporaryDirectory() as d,
+    ):
+        spec = json.dumps({"info": json.loads(info.to_json_line()), "data_dir": d})
+        code = f"from bench.sync import _memory_child; _memory_child({spec!r})"
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    from pipelines.sync import sync_customer
+    from sandbox import AdminClient, SandboxProcess
+
+    with (
+        SandboxProcess(seed=1, messages=MESSAGES, startup_timeout=180) as info,
+        AdminClient.for_sandbox(info) as admin,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        token = admin.mint_token()
+        truth = admin.ground_truth(MAILBOX)
+        folders = [
+            f["id"]
+            for f in truth["folders"]
+            if f.get("wellKnownName") != "msgfolderroot" and "@odata.type" not in f and not f["isHidden"]
+        ]
+        pages: list[bytes] = []
+        asyncio.run(bare_transfer(info, token, folders, keep=pages))  # warms the sandbox's caches too
+        bare, synced = [], []
+        result = None
+        for n in range(REPEATS):
+            started = time.perf_counter()
+            seen = asyncio.run(bare_transfer(info, token, folders))
+            bare.append(time.perf_counter() - started)
+            settings = _settings(info, Path(scratch) / f"run{n}")
+            started = time.perf_counter()
+            result = sync_customer(CUSTOMER, _options(), settings=settings)
+            synced.append(time.perf_counter() - started)
+        store_path = settings.mail_store_path(CUSTOMER)
+        admin.clear_log()
+        second = sync_customer(CUSTOMER, _options(), settings=settings)
+        logged = [e for e in admin.log(mailbox=MAILBOX, limit=50_000) if e["path"].startswith("/users/")]
+        store_bytes = sum(
+            p.stat().st_size for p in store_path.parent.glob(store_path.name + "*") if p.is_file()
+        )
+        components = _components(pages)
+
+    bare_s, sync_s = statistics.median(bare), statistics.median(synced)
+    ratio = sync_s / bare_s
+    print(
+        f"full sync of {result.counts.inserted:,} messages in {len(result.folders)} folders (pages of {PAGE})"
+    )
+    print(
+        f"bare transfer of the same pages: {bare_s:.2f} s median ({seen / bare_s:,.0f} msg/s); "
+        f"runs {_runs(bare)}"
+    )
+    print(f"sync: {sync_s:.2f} s median ({result.counts.inserted / sync_s:,.0f} msg/s); runs {_runs(synced)}")
+    print(
+        f"sync / bare: {ratio:.2f}; target <= {TARGET_RATIO}: {'met' if ratio <= TARGET_RATIO else 'MISSED'}"
+    )
+    print("each step alone over the same pages (one core; the sync overlaps them on several):")
+    for name, seconds in components.items():
+        print(f"  {name}: {seconds:.2f} s ({seconds / bare_s:.2f} x the bare transfer)")
+    per_folder = len(logged) / max(1, len(second.folders))
+    print(
+        f"second sync, no change: {len(logged)} requests for {len(second.folders)} folders "
+        f"({per_folder:.2f} per folder; target 1: {'met' if per_folder <= 1 else 'MISSED'}), "
+        f"{second.seconds:.2f} s"
+    )
+    print(
+        f"store: {store_bytes / 2**20:.1f} MiB, {store_bytes / result.counts.inserted:,.0f} bytes per message"
+    )
+    small, large = _peak_memory(MESSAGES), _peak_memory(LARGE)
+    memory_ratio = large["rss"] / small["rss"]
+    for figures in (small, large):
+        print(
+            f"peak memory, full sync of {figures['messages']:,} messages in a fresh process: "
+            f"{figures['rss']:.0f} MiB (conversion workers {figures['workers']:.0f} MiB); "
+            f"{figures['seconds']:.1f} s"
+        )
+    verdict = "met" if memory_ratio <= TARGET_MEMORY_RATIO else "MISSED"
+    print(
+        f"peak memory {LARGE:,} / {MESSAGES:,}: {memory_ratio:.2f}; "
+        f"target <= {TARGET_MEMORY_RATIO}: {verdict}"
+    )
+
+
+def _runs(seconds: list[float]) -> str:
+    return " ".join(f"{s:.2f}" for s in seconds)
+
+
+if __name__ == "__main__":
+    main()
