@@ -48,7 +48,7 @@ from pipelines.sync._errors import (
 from pipelines.sync._folders import SyncFolder
 from pipelines.sync._lock import run_lock
 from pipelines.sync._models import Counts, FolderOutcome, SyncOptions, SyncProgress, SyncResult
-from pipelines.sync._plan import FolderPlan, RunPlan, plan_run
+from pipelines.sync._plan import FolderPlan, RunPlan, folder_plan, plan_run
 from pipelines.sync._rounds import (
     IN_FLIGHT,
     AttachmentIndex,
@@ -142,21 +142,11 @@ class _Run:
         await self.db.call(self.store.upsert_folders, rows)
         return await _folders.resolve(self.target.mailbox, tree, references, subfolders=subfolders)
 
-    def _folder_plan(self, folder: SyncFolder, existing: set[str]) -> FolderPlan:
-        """The pushed plan, unless the folder is too big for a filtered delta round (Graph silently stops
-        at 5,000 messages) or already runs its rounds without the push."""
-        plan, unpushed = self.plan.pushed, self.plan.unpushed
-        if unpushed is None or plan.fingerprint in existing:
-            return plan
-        if unpushed.fingerprint in existing or (folder.total or 0) >= self.plan.round_cap:
-            return unpushed
-        return plan
-
     # -- rounds --------------------------------------------------------------------------------------------
 
     async def sync_folder(self, folder: SyncFolder, stored: list[SyncState]) -> None:
         states = {s.fingerprint: s for s in stored if s.folder_id == folder.id}
-        plan = self._folder_plan(folder, set(states))
+        plan = folder_plan(self.plan, total=folder.total, existing=set(states))
         outcome = FolderOutcome(folder_id=folder.id, path=folder.path, round="first")
         self.outcomes[folder.id] = outcome
         listing = self.plan.mode == "listing"

@@ -102,3 +102,15 @@ def plan_run(tree: filters.Filter, *, one_off: bool, strategy: Strategy | None) 
         # Without the $filter every message of the folder is listed: only the filter's properties, then.
         unpushed = _folder_plan(mode, tree, None, "batch")
     return RunPlan(tree, mode, graph, chosen, reason, pushed, unpushed)
+
+
+def folder_plan(run: RunPlan, *, total: int | None, existing: set[str]) -> FolderPlan:
+    """How one folder is listed: the pushed plan, unless the folder is too big for a filtered delta round
+    (Graph silently stops one at 5,000 messages, and a sweep would then remove the rest) or already runs its
+    rounds without the push. `existing`: the fingerprints of the folder's stored rounds, so that a folder
+    growing past the cap does not restart its rounds, nor one shrinking below it."""
+    if run.unpushed is None or run.pushed.fingerprint in existing:
+        return run.pushed
+    if run.unpushed.fingerprint in existing or (total or 0) >= run.round_cap:
+        return run.unpushed
+    return run.pushed

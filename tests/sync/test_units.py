@@ -15,7 +15,7 @@ from pipelines.store import Cursor, FolderRow
 from pipelines.sync import SyncOptions
 from pipelines.sync._convert import Converter, convert
 from pipelines.sync._folders import from_records
-from pipelines.sync._plan import plan_run
+from pipelines.sync._plan import folder_plan, plan_run
 from pipelines.sync._rounds import Batch
 from pipelines.sync._rows import FULL_SELECT, attachment_row, email_row, is_complete, needs_attachment_list
 
@@ -37,6 +37,19 @@ def test_no_filter_or_a_pushed_one_brings_bodies_in_the_pages() -> None:
     assert dated.unpushed.odata_filter is None
     assert dated.unpushed.strategy == "batch"
     assert "5,000" in dated.explain()
+
+
+def test_folders_too_big_for_a_filtered_delta_round_run_without_the_push_and_stay_so() -> None:
+    dated = plan("after:2024/01/07")
+    pushed, unpushed = dated.pushed, dated.unpushed
+    assert unpushed is not None
+    assert folder_plan(dated, total=4_999, existing=set()) == pushed
+    assert folder_plan(dated, total=5_000, existing=set()) == unpushed
+    # Once a folder has rounds of one kind, it keeps them whatever its size does.
+    assert folder_plan(dated, total=9_000, existing={pushed.fingerprint}) == pushed
+    assert folder_plan(dated, total=10, existing={unpushed.fingerprint}) == unpushed
+    everything = plan("")
+    assert folder_plan(everything, total=50_000, existing=set()) == everything.pushed
 
 
 def test_a_filter_checked_here_lists_only_what_it_reads_then_batches_bodies() -> None:
