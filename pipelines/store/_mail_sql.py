@@ -171,13 +171,19 @@ REGISTER_ATTACHMENT_IDS = """
 INSERT_ATTACHMENTS = """
     INSERT INTO attachments
     SELECT f.file_id, a.message_id, a.attachment_id, a.name, a.content_type, a.size, a.is_inline, a.kind,
-           a.format, a.content_id, a.last_modified_at, from_base64(a.content_b64), a.content_state,
+           a.format, a.content_id, a.last_modified_at, NULL, a.content_state,
            a.content_sha256, f.assigned_at, now()
     FROM incoming_attachments a
     JOIN classified c ON c.message_id = a.message_id AND c.replace_attachments
     JOIN file_ids f ON f.message_id = a.message_id AND f.attachment_id = a.attachment_id
     WHERE NOT EXISTS (SELECT 1 FROM tombstones t
                       WHERE t.message_id = a.message_id AND t.attachment_id = a.attachment_id)
+"""
+# Content goes in one attachment at a time, bound as a BLOB, into the rows just inserted (see
+# `_mail_rows.attachment_contents` for why not in the page's JSON, nor through a join that would hold it all).
+SET_ATTACHMENT_CONTENT = """
+    UPDATE attachments SET content = ?
+    WHERE message_id = ? AND attachment_id = ? AND content IS NULL AND content_state = 'stored'
 """
 OUTCOMES = "SELECT c.outcome, e.file_id FROM classified c LEFT JOIN emails e ON e.message_id = c.message_id"
 CHANGED_FIELDS = f"""

@@ -18,9 +18,15 @@ import duckdb
 import orjson
 
 from pipelines.store import _mail_sql as sql
-from pipelines.store._duck import DEFAULT_LOCK_TIMEOUT, connection, load_fts
+from pipelines.store._duck import DEFAULT_LOCK_TIMEOUT, WRITER_MEMORY_LIMIT_MB, connection, load_fts
 from pipelines.store._errors import ConflictError, NotFound, SchemaError, StoreError
-from pipelines.store._mail_rows import EMAIL_COLUMNS, email_payload, email_row_from_record, to_json
+from pipelines.store._mail_rows import (
+    EMAIL_COLUMNS,
+    attachment_contents,
+    email_payload,
+    email_row_from_record,
+    to_json,
+)
 from pipelines.store._mail_types import (
     AttachmentRecord,
     AttachmentRow,
@@ -52,6 +58,8 @@ from pipelines.store._paths import derived_paths, mail_store_path
 # Kept inside the database rather than as files beside it: a file written outside the transaction could
 # outlive a crash or a delete, and the file for a customer would no longer be the whole of its data.
 DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+# Parsing a page's JSON into DuckDB takes up to about this many times its size.
+PAYLOAD_MEMORY_FACTOR = 5
 
 
 def _json_list(values: Sequence[Any]) -> str:
@@ -224,22 +232,30 @@ class MailStore:
         else:
             con.execute(sql.FINISH_ROUND, [cursor.delta_link, folder_id, fingerprint])
 
-    def _load_incoming(self, con: duckdb.DuckDBPyConnection, rows: Sequence[EmailRow]) -> None:
+    def _load_incoming(
+        self, con: duckdb.DuckDBPyConnection, rows: Sequence[EmailRow]
+    ) -> list[tuple[str, str, bytes]]:
+        """Load a page into the `incoming` tables; returns the attachment content to set once inserted."""
         # The last occurrence of a message id in a page wins, as it would have if applied one by one.
         latest_rows = {row.message_id: row for row in rows}
-        emails, attachments = [], []
+        emails, attachments, contents = [], [], []
         for ordinal, row in enumerate(latest_rows.values()):
             payload, row_attachments = email_payload(row, ordinal, self.max_attachment_bytes)
             emails.append(payload)
             attachments.extend(row_attachments)
-        con.execute(sql.LOAD_INCOMING, [to_json(emails)])
+            if row.attachments:
+                contents += attachment_contents(row.message_id, row.attachments, self.max_attachment_bytes)
+        emails_json = to_json(emails)
+        _room_for(con, len(emails_json), sum(len(content) for _, _, content in contents))
+        con.execute(sql.LOAD_INCOMING, [emails_json])
         con.execute(sql.LOAD_INCOMING_ATTACHMENTS, [to_json(attachments)])
+        return contents
 
     def _upsert(
         self, con: duckdb.DuckDBPyConnection, rows: Sequence[EmailRow], request_id: str | None
     ) -> list[tuple[str, int | None]]:
         """Insert, update, move or revive `rows`; returns (outcome, file_id) per distinct message id."""
-        self._load_incoming(con, rows)
+        contents = self._load_incoming(con, rows)
         con.execute(sql.CLASSIFY)
         con.execute(sql.REGISTER_EMAIL_IDS)
         con.execute(sql.DELETE_REWRITTEN)
@@ -247,6 +263,8 @@ class MailStore:
         con.execute(sql.DELETE_REPLACED_ATTACHMENTS)
         con.execute(sql.REGISTER_ATTACHMENT_IDS)
         con.execute(sql.INSERT_ATTACHMENTS)
+        for message_id, attachment_id, content in contents:
+            con.execute(sql.SET_ATTACHMENT_CONTENT, [content, message_id, attachment_id])
         return con.execute(sql.OUTCOMES).fetchall()
 
     # -- writes: single emails -------------------------------------------------------------------------
@@ -473,6 +491,15 @@ class MailStore:
                 raise NotFound(f"{self.path.name} has no search index yet; it is built after a sync")
             load_fts(con)
             return [SearchHit(*r) for r in con.execute(sql.SEARCH, [text, limit]).fetchall()]
+
+
+def _room_for(con: duckdb.DuckDBPyConnection, payload_bytes: int, content_bytes: int) -> None:
+    """Raise this write's memory limit when its page is big: parsing the page's JSON takes a few times its
+    size, attachment content stays in memory until the commit, and the writers' default limit (see `_duck`)
+    is sized for ordinary pages."""
+    needed = (PAYLOAD_MEMORY_FACTOR * payload_bytes + 2 * content_bytes) // 2**20 + 1
+    if needed > WRITER_MEMORY_LIMIT_MB:
+        con.execute(f"SET memory_limit = '{int(needed)}MB'")  # an int we computed, not a caller's value
 
 
 def _state(con: duckdb.DuckDBPyConnection, folder_id: str, fingerprint: str) -> SyncState | None:
