@@ -193,7 +193,9 @@ def list_customers(
                 customer.default_folder or "Inbox",
                 customer.default_filter or "",
             )
-    Console().print(table)
+    console = Console()
+    # Piped or redirected, rich would squeeze the table into 80 columns.
+    (console if console.is_terminal else Console(width=160)).print(table)
 
 
 @app.command("remove")
