@@ -133,9 +133,10 @@ def _components(pages: list[bytes]) -> dict[str, float]:
 
 
 def _memory_child(spec: str) -> None:
-    """In a fresh process: one full sync; prints its peak RSS and its conversion workers' (MiB) as JSON."""
-    import resource
+    """In a fresh process: one full sync; prints its peak RSS (MiB) as JSON.
 
+    The peak is the kernel's VmHWM of this process image: `ru_maxrss` would survive the exec and report the
+    bench's own peak, inherited at fork."""
     from pipelines.sync import sync_customer
     from sandbox import SandboxInfo
 
@@ -143,13 +144,9 @@ def _memory_child(spec: str) -> None:
     info = SandboxInfo.model_validate(given["info"])
     settings = _settings(info, Path(given["data_dir"]))
     result = sync_customer(CUSTOMER, _options(), settings=settings)
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {"messages": result.counts.inserted, "rss": own, "workers": workers, "seconds": result.seconds}
-        )
-    )
+    status = Path("/proc/self/status").read_text()
+    peak = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+    print(json.dumps({"messages": result.counts.inserted, "rss": peak, "seconds": result.seconds}))
 
 
 def _peak_memory(messages: int) -> dict[str, float]:
@@ -238,7 +235,7 @@ def main() -> None:
     for figures in (small, large):
         print(
             f"peak memory, full sync of {figures['messages']:,} messages in a fresh process: "
-            f"{figures['rss']:.0f} MiB (conversion workers {figures['workers']:.0f} MiB); "
+            f"{figures['rss']:.0f} MiB (the run's process; its conversion worker is apart); "
             f"{figures['seconds']:.1f} s"
         )
     verdict = "met" if memory_ratio <= TARGET_MEMORY_RATIO else "MISSED"

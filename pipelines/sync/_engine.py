@@ -25,7 +25,9 @@ from pipelines.graph import (
 from pipelines.settings import Settings
 from pipelines.store import (
     Connection,
+    ControlStore,
     Cursor,
+    Customer,
     MailStore,
     Page,
     PageResult,
@@ -34,6 +36,8 @@ from pipelines.store import (
     StoreBusy,
     StoreError,
     SyncState,
+    WebhookEvent,
+    enqueue_webhook_events,
 )
 from pipelines.sync import _folders
 from pipelines.sync._connect import Target, find_connection, find_customer, open_target
@@ -178,7 +182,7 @@ class _Run:
                 raise
             await self._gone(folder, plan)
         self.folders_done += 1
-        self._report(folder)
+        self.report(folder)
 
     async def _start(self, folder: SyncFolder, plan: FolderPlan, *, forget: bool) -> None:
         if forget:
@@ -243,9 +247,9 @@ class _Run:
         self.tally.changed.extend(result.changed_file_ids)
         self.tally.removed.extend(result.removed_file_ids)
         self.tally.stored += len(result.created_file_ids) + len(result.changed_file_ids) + result.unchanged
-        self._report(folder)
+        self.report(folder)
 
-    def _report(self, folder: SyncFolder | None, *, done: bool = False) -> None:
+    def report(self, folder: SyncFolder | None, *, done: bool = False) -> None:
         if self.progress is None:
             return
         totals = [f.total for f in self.folders]
@@ -381,7 +385,7 @@ async def sync(
                     orchestrator_run_id=options.orchestrator_run_id,
                 )
                 run_id = await db.call(store.start_run, start)
-                run._report(None)
+                run.report(None)
                 await run.run_folders()
                 finished = datetime.now(UTC)
                 totals = run.totals((finished - started).total_seconds())
@@ -389,7 +393,7 @@ async def sync(
                 changed = totals.inserted + totals.updated + totals.moved + totals.deleted
                 if changed and await db.call(store.has_search_index):
                     await db.call(store.rebuild_search_index)
-                run._report(None, done=True)
+                run.report(None, done=True)
         except BaseException as error:
             # Ctrl-C and cancellation are recorded like any failure, then go on as themselves.
             failure = _failure(error, connection)
@@ -407,7 +411,31 @@ async def sync(
                 raise
             raise failure from error
         control.record_connection_sync(connection.id, status="READY", synced=True)
-        return _result(customer_id, connection, run, run_id, started, finished, None)
+        result = _result(customer_id, connection, run, run_id, started, finished, None)
+        _announce(control, customer, connection, result, options.request_id)
+        return result
+
+
+def _announce(
+    control: ControlStore,
+    customer: Customer,
+    connection: Connection,
+    result: SyncResult,
+    request_id: str | None,
+) -> None:
+    """Carbon's webhooks for what the run stored (queued in the control store's outbox, which the API's
+    deliverer sends; nothing is queued when the organization has no webhook): FILES_CREATED with the new
+    file ids, FILE_READY for each new or changed file, DATA_SOURCE_READY for the connection."""
+    who = customer.customer_id
+    created, changed = result.created_file_ids, result.changed_file_ids
+    events = [
+        WebhookEvent("FILES_CREATED", who, "FILE_LIST", created[at : at + 1000], {"request_id": request_id})
+        for at in range(0, len(created), 1000)
+    ]
+    events += [WebhookEvent("FILE_READY", who, "FILE", file_id) for file_id in sorted({*created, *changed})]
+    info = {"data_source_type": "OUTLOOK", "request_id": request_id}
+    events.append(WebhookEvent("DATA_SOURCE_READY", who, "DATA_SOURCE", connection.id, info))
+    enqueue_webhook_events(control, events, organization_id=customer.organization_id)
 
 
 def _result(

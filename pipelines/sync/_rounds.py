@@ -1,8 +1,9 @@
 """One folder's round, as a pipeline: list pages → gather a batch → prepare it → store it, in order.
 
 Listing (the Graph client reads one page ahead), preparing (the filter, what the store already knows, bodies
-by $batch, attachments, HTML to text in worker processes) and storing (one DuckDB transaction per batch, on
-the run's one store thread) overlap: while batch n is written, batch n+1 is converted and batch n+2 listed.
+by $batch, attachments, HTML to text in worker processes) and storing (the run's one writer commits every
+batch that is ready in one DuckDB transaction, on the run's one store thread) overlap: while batch n is
+written, batch n+1 is converted and batch n+2 listed.
 Batches of a folder are stored strictly in order, each with the cursor that follows its last page, so a run
 killed anywhere resumes from the last stored cursor (DESIGN invariant 2). Memory stays bounded whatever the
 mailbox size: at most `IN_FLIGHT` prepared batches exist at once, over all folders.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from urllib.parse import unquote_plus
 
 import pytest
@@ -78,6 +80,16 @@ def test_first_sync_stores_the_inbox_exactly_and_the_next_costs_one_request(
     with_files = {m["id"]: m["attachments"] for m in truth["messages"] if m["id"] in expected}
     assert store.counts().attachments == sum(len(a) for a in with_files.values())
 
+    # Carbon's webhooks for the files the run stored, queued for the API's deliverer.
+    control = settings.control_store()
+    control.add_webhook("https://hooks.example.com/carbon")
+    sandbox_admin.update_message(MAILBOX, next(iter(expected)), isRead=True)
+    sandbox_admin.clear_log()
+    changed = sync_customer(customer, settings=settings)
+    kinds = Counter(d.event_type for d in control.deliveries(limit=100))
+    assert kinds == {"FILE_READY": len(changed.changed_file_ids), "DATA_SOURCE_READY": 1}
+    assert changed.counts.updated == 1
+
     sandbox_admin.clear_log()
     again = sync_customer(customer, settings=settings)
     assert [(f.path, f.round) for f in again.folders] == [("Inbox", "incremental")]
@@ -107,9 +119,14 @@ def test_every_kind_of_change_reaches_the_store(
     sandbox_admin.move_message(MAILBOX, archived["id"], "inbox")  # into them
     sandbox_admin.delete_message(MAILBOX, inbox[5]["id"])
 
+    control = settings.control_store()
+    control.add_webhook("https://hooks.example.com/carbon")
     result = sync_customer(customer, options, settings=settings)
 
     check(settings, sandbox_admin, ("Inbox",), subfolders=True)
+    [announced] = [d for d in control.deliveries(limit=100) if d.event_type == "FILES_CREATED"]
+    listed = json.loads(announced.payload)["obj"]["object_id"]
+    assert sorted(int(i) for i in listed) == result.created_file_ids
     counts = result.counts
     assert counts.moved == 1
     assert counts.deleted == 2  # moved to the Archive, and deleted
