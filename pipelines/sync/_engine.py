@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ from pipelines.sync._rounds import (
     list_pages,
     run_round,
 )
+
+log = logging.getLogger("pipelines.sync")
 
 FOLDERS_AT_ONCE = 4
 """Folders listed at once (a mailbox takes 4 requests in flight; more folders would only queue)."""
@@ -349,6 +352,18 @@ def _failure(error: BaseException, connection: Connection) -> SyncError:
 async def sync(
     customer_id: str, options: SyncOptions, settings: Settings, progress: Progress | None
 ) -> SyncResult:
+    """Run a sync; a control store that fails outside the run (busy, unreadable) is a SyncFailed too."""
+    try:
+        return await _sync(customer_id, options, settings, progress)
+    except StoreError as error:
+        raise SyncFailed(
+            f"the sync of customer {customer_id!r} could not use the control store: {error}"
+        ) from error
+
+
+async def _sync(
+    customer_id: str, options: SyncOptions, settings: Settings, progress: Progress | None
+) -> SyncResult:
     control = settings.control_store()
     customer = find_customer(control, customer_id)
     connection = find_connection(control, customer, options.connection_id)
@@ -406,13 +421,18 @@ async def sync(
                 failure.result = _result(
                     customer_id, connection, run, run_id, started, finished, str(failure)
                 )
-            control.record_connection_sync(connection.id, status="SYNC_ERROR", error=str(failure))
+            with contextlib.suppress(StoreError):  # the error that stopped the run is the one to report
+                control.record_connection_sync(connection.id, status="SYNC_ERROR", error=str(failure))
             if failure is error or not isinstance(error, Exception):
                 raise
             raise failure from error
         control.record_connection_sync(connection.id, status="READY", synced=True)
         result = _result(customer_id, connection, run, run_id, started, finished, None)
-        _announce(control, customer, connection, result, options.request_id)
+        try:
+            _announce(control, customer, connection, result, options.request_id)
+        except StoreError as error:
+            # The mail is stored and the run recorded; only the notifications are lost.
+            log.warning("sync of %s succeeded but its webhooks were not queued: %s", customer_id, error)
         return result
 
 
