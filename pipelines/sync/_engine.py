@@ -333,7 +333,7 @@ def _first(errors: BaseExceptionGroup) -> BaseException:
     return next((e for e in leaves if not isinstance(e, asyncio.CancelledError)), leaves[0])
 
 
-def _failure(error: BaseException, connection: Connection) -> SyncError:
+def failure_of(error: BaseException, connection: Connection) -> SyncError:
     """The engine's error for whatever stopped a run."""
     if isinstance(error, SyncError):
         return error
@@ -382,7 +382,7 @@ async def _sync(
             )
             held = await db.call(store.counts)
         except StoreError as error:
-            raise _failure(error, connection) from error
+            raise failure_of(error, connection) from error
         check_known = bool(held.emails or held.removed or held.tombstones)
         control.record_connection_sync(connection.id, status="SYNCING")
         started = datetime.now(UTC)
@@ -411,7 +411,7 @@ async def _sync(
                 run.report(None, done=True)
         except BaseException as error:
             # Ctrl-C and cancellation are recorded like any failure, then go on as themselves.
-            failure = _failure(error, connection)
+            failure = failure_of(error, connection)
             finished = datetime.now(UTC)
             if run is not None and run_id is not None:
                 totals = run.totals((finished - started).total_seconds())

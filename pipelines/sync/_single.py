@@ -12,9 +12,9 @@ from pipelines.graph import GraphError, Message
 from pipelines.settings import Settings
 from pipelines.store import AttachmentRow, FileQuery, MailStore, StoreError
 from pipelines.sync import _folders
-from pipelines.sync._connect import find_connection, find_customer, open_target
+from pipelines.sync._connect import Target, find_connection, find_customer, open_target
 from pipelines.sync._convert import convert
-from pipelines.sync._engine import _failure
+from pipelines.sync._engine import failure_of
 from pipelines.sync._errors import InvalidRequest
 from pipelines.sync._lock import run_lock, run_lock_path
 from pipelines.sync._models import (
@@ -75,7 +75,7 @@ async def resync(
                     )
                 requests = target.graph.stats.requests
         except (GraphError, StoreError) as error:
-            raise _failure(error, connection) from error
+            raise failure_of(error, connection) from error
     return ResyncResult(customer_id=customer.customer_id, emails=emails, requests=requests)
 
 
@@ -101,7 +101,9 @@ async def _targets(
     return {m: known[m].file_id if m in known else None for m in wanted}
 
 
-async def _paths(db: Store, target, fetched: dict[str, Message | None], source: int) -> dict[str, str]:
+async def _paths(
+    db: Store, target: Target, fetched: dict[str, Message | None], source: int
+) -> dict[str, str]:
     """Folder id → display-name path for the folders the messages are in (walking the tree if one is new)."""
     store: MailStore = db.store
     recorded = {r.folder_id: r.path for r in await db.call(store.folders) if r.data_source_id == source}
