@@ -49,6 +49,9 @@ def dev(
     from pipelines.defs import DefsError
     from sandbox import SandboxError
 
+    # A shell that starts us in the background (`cmd &` in a script, CI) leaves SIGINT ignored, and Python
+    # keeps an inherited SIG_IGN: install both handlers so Ctrl-C and SIGTERM always stop everything.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with ExitStack() as running:

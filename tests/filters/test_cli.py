@@ -1,4 +1,4 @@
-"""`mailroom filter explain` and the first `mailroom demo`, through the installed console script."""
+"""`mailroom filter explain` through the installed console script."""
 
 import json
 import subprocess
@@ -52,14 +52,3 @@ def test_explain_reports_bad_filters_without_a_traceback() -> None:
     assert "  after:2024/02/30 is:read\n        ^" in done.stderr
     assert "Traceback" not in done.stderr
 
-
-def test_demo_shows_the_planner_keeping_what_checking_everything_keeps() -> None:
-    done = _run("demo", "--messages", "500")
-    assert done.returncode == 0, done.stderr
-    assert "categories/any(c:c eq 'Test')" in done.stdout
-    assert "categories/any(c:c eq 'It''s'') or (true')" in done.stdout
-    lines = [line for line in done.stdout.splitlines() if line.startswith("   Graph returns")]
-    assert len(lines) == 6
-    for line in lines:
-        kept = line.split("the local check keeps ")[1].split(" ")[0]
-        assert f"keeps {kept})" in line
