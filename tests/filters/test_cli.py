@@ -51,4 +51,3 @@ def test_explain_reports_bad_filters_without_a_traceback() -> None:
     assert "mailroom filter explain: after: 2024/02/30 is not a real date" in done.stderr
     assert "  after:2024/02/30 is:read\n        ^" in done.stderr
     assert "Traceback" not in done.stderr
-
