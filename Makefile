@@ -1,5 +1,6 @@
 # Mailroom: every target works on a fresh machine with only python3 and make.
-# `make install` builds .venv from uv.lock (uv itself lives in .tools, installed by pip).
+# `make install` builds .venv from uv.lock. uv itself lives in .tools: installed by pip into a venv, or, where
+# python3 has no venv module (Debian without python3-venv), by pip straight into the folder.
 
 PYTHON ?= python3
 UV_VERSION := 0.13.8
@@ -14,8 +15,9 @@ export UV_PYTHON_DOWNLOADS := never
 install: $(VENV)/.installed
 
 $(UV):
-	$(PYTHON) -m venv .tools
-	.tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+	rm -rf .tools
+	( $(PYTHON) -m venv .tools && .tools/bin/python -m pip install --quiet "uv==$(UV_VERSION)" ) || \
+	  ( rm -rf .tools && $(PYTHON) -m pip install --quiet --target .tools "uv==$(UV_VERSION)" )
 
 $(VENV)/.installed: $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen --extra dev --python $(PYTHON)
