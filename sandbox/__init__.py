@@ -8,6 +8,7 @@ Serve it with ``python -m sandbox`` / ``mailroom sandbox``, or from Python:
 - ``create_app(options)``: the ASGI app for in-process use (``httpx.ASGITransport``); ``app.sandbox`` is its
   live state.
 - ``AdminClient``: the admin API (reset, add/update/move/delete messages, tokens, faults, log, ground truth).
+- ``cli_app``: the command line (a ``typer.Typer``) that ``python -m sandbox`` and ``mailroom sandbox`` run.
 - ``compile_filter`` / ``filter_matches``: the sandbox's own evaluation of Graph ``$filter`` over message
   dicts; ``compile_search`` the same for ``$search`` (KQL).
 """
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sandbox._app import Sandbox, SandboxApp, create_app
+    from sandbox._cli import cli_app
     from sandbox._client import AdminClient, ssl_context
     from sandbox._errors import (
         AdminError,
@@ -37,6 +39,7 @@ _EXPORTS = {
     "Sandbox": "_app",
     "SandboxApp": "_app",
     "create_app": "_app",
+    "cli_app": "_cli",
     "AdminClient": "_client",
     "ssl_context": "_client",
     "AdminError": "_errors",
@@ -69,6 +72,7 @@ __all__ = [
     "SandboxOptions",
     "SandboxProcess",
     "SandboxStartError",
+    "cli_app",
     "compile_filter",
     "compile_search",
     "create_app",

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(
+cli_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     help="Serve the local Microsoft 365 for mail (Graph, sign-in, admin API) over HTTPS.",
@@ -21,7 +21,7 @@ class ProfileChoice(StrEnum):
     hostile = "hostile"
 
 
-@app.callback(invoke_without_command=True)
+@cli_app.callback(invoke_without_command=True)
 def sandbox(
     host: Annotated[str, typer.Option(help="Loopback address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.")] = 0,
@@ -75,4 +75,4 @@ def sandbox(
 
 
 def main() -> None:
-    app(prog_name="python -m sandbox")
+    cli_app(prog_name="python -m sandbox")
