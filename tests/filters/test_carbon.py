@@ -2,34 +2,47 @@
 
 import json
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 import filters
-from filters import After, And, Category, IsFlagged, IsUnread, Not, Or
+from filters import After, And, Before, Category, IsFlagged, IsUnread, Not, Or
+from tests.filters.carbon_examples import (
+    AFTER_AND_CATEGORIES,
+    CATEGORY,
+    FOLDER_AND_CATEGORY,
+    OUTLOOK_SYNC_EXAMPLES,
+)
 
-OPENAPI = Path(__file__).resolve().parents[3] / "shared" / "reference" / "carbon-openapi.json"
+DOCUMENTED = [
+    (CATEGORY, Category("Test")),
+    (FOLDER_AND_CATEGORY, Category("Test")),
+    (AFTER_AND_CATEGORIES, And((After(date(2024, 1, 7)), Or((Category("Personal"), Category("Test")))))),
+]
 
 
-def _outlook_doc_examples() -> list[str]:
-    """The ```json blocks of the /integrations/outlook/sync description in Carbon's own OpenAPI document."""
-    if not OPENAPI.exists():
-        pytest.skip("the shared reference documents are not beside this checkout")
-    spec = json.loads(OPENAPI.read_text(encoding="utf-8"))
-    description = spec["paths"]["/integrations/outlook/sync"]["post"]["description"]
-    return [block.split("```", 1)[0] for block in description.split("```json")[1:]]
+def test_the_fixture_holds_every_documented_example() -> None:
+    assert [body for body, _ in DOCUMENTED] == list(OUTLOOK_SYNC_EXAMPLES)
 
 
-def test_the_outlook_docs_examples_parse_as_documented() -> None:
-    bodies = _outlook_doc_examples()
-    assert len(bodies) == 3
-    # Each example is a request body; the filter is its "filters" member, with "folder" beside it in one.
-    # The third is copied verbatim, trailing comma and all: Carbon's docs were written in Python's syntax.
-    trees = [filters.parse(_filters_member(body)) for body in bodies]
-    assert trees[0] == Category("Test")
-    assert trees[1] == Category("Test")
-    assert trees[2] == And((After(date(2024, 1, 7)), Or((Category("Personal"), Category("Test")))))
+@pytest.mark.parametrize(("body", "expected"), DOCUMENTED)
+def test_the_outlook_docs_examples_parse_as_documented(body: str, expected: filters.Filter) -> None:
+    # Each example is a request body; the filter is its "filters" member, cut out as text so that it reaches
+    # parse() as a JSON string. The third keeps its trailing comma: Carbon's docs were written loosely.
+    tree = filters.parse(_filters_member(body))
+    assert tree == expected
+    assert filters.parse(filters.to_carbon(tree)) == expected
+    assert filters.parse(filters.to_text(tree)) == expected
+
+
+def test_the_strict_json_examples_also_parse_as_dicts() -> None:
+    # What an API client sends after its JSON library has read the body: the member as a dict.
+    for body in (CATEGORY, FOLDER_AND_CATEGORY):
+        request = json.loads(body)
+        assert filters.parse(request["filters"]) == Category("Test")
+    assert json.loads(FOLDER_AND_CATEGORY)["folder"] == "Folder Name"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(AFTER_AND_CATEGORIES)
 
 
 def _filters_member(body: str) -> str:
@@ -50,7 +63,7 @@ def test_sdk_style_dicts() -> None:
     assert filters.parse({"key": "after", "value": "2023/12/31"}) == After(date(2023, 12, 31))
     assert filters.parse(
         {"AND": [{"key": "after", "value": "2024/01/07"}, {"key": "before", "value": "2024/02/01"}]}
-    )
+    ) == And((After(date(2024, 1, 7)), Before(date(2024, 2, 1))))
 
 
 def test_mailroom_additions_in_carbon_json() -> None:
