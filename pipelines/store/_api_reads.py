@@ -5,13 +5,21 @@ near 80 requests a second. `SharedReader` instead ATTACHes a store (about 2 ms) 
 keeps it attached while requests keep coming, so a listing costs its queries only. It stays a polite reader
 (DESIGN invariant 5): a watchdog DETACHes a store as soon as a writer waits at the gate's turnstile, or after
 `idle_s` without use, and new requests then queue behind the writer like any other reader.
+
+Nothing can write a store while it is attached, so what is read stays true until it is detached. The reader
+builds on that: for each filter and order asked it keeps the matching file ids in order (an index made on
+demand; any page of that order is then a slice, and its length is the count), and a store listed again and
+again has its files loaded once (within `keep_files` across stores), so a page's rows need no query.
 """
 
 import fcntl
+import importlib.util
 import itertools
 import os
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +36,8 @@ from pipelines.store._mail_types import FilePage, FileQuery, FileRecord
 from pipelines.store._migrations import latest
 from pipelines.store._paths import gate_paths
 
-_MAX_ANSWERS = 256  # per attached store
+_MAX_HELD_IDS = 1_000_000  # file ids kept in orders, per attached store (8 MB)
+_LOAD_AFTER = 3  # pages whose rows a store answers by query before its files are loaded
 
 
 @dataclass
@@ -38,9 +47,14 @@ class _Attached:
     users: int = 0
     last_used: float = field(default_factory=time.monotonic)
     doomed: bool = False
-    # Answers given while attached. Nothing can write the file while it is attached (a writer first makes it
-    # detach), so an answer stays true for the attachment's life; clients polling the same page hit here.
-    answers: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    cursors: list[duckdb.DuckDBPyConnection] = field(default_factory=list)  # idle, already in the store
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards the fields below
+    orders: dict[tuple[Any, ...], "array[int]"] = field(default_factory=dict)  # matching file ids, in order
+    held_ids: int = 0
+    files: dict[int, FileRecord] | None = None  # every file, once loaded
+    kept: int = 0  # the files' share of the reader's `keep_files`
+    fetches: int = 0  # pages whose rows were queried
+    loading: bool = False
 
 
 def writer_waiting(store_path: Path) -> bool:
@@ -64,13 +78,27 @@ class SharedReader:
     """Read-only listings of mail stores through one in-memory DuckDB; thread-safe; `close()` when done."""
 
     def __init__(
-        self, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, idle_s: float = 0.5, poll_s: float = 0.02
+        self,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        idle_s: float = 0.5,
+        poll_s: float = 0.02,
+        keep_files: int = 100_000,
     ) -> None:
         self.lock_timeout = lock_timeout
         self.idle_s = idle_s
         self.poll_s = poll_s
+        self.keep_files = keep_files  # files held in memory across attached stores (about 1 KB each)
+        _forget_absent_pandas()
         self._db = duckdb.connect(
-            ":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+            ":memory:",
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                # A listing is a few milliseconds over thousands of rows: DuckDB's worker threads cost more
+                # than they save, and requests already run on threads of their own.
+                "threads": 1,
+            },
         )
         self._db.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()  # guards the tables below
@@ -82,6 +110,7 @@ class SharedReader:
         ] = {}  # one attach at a time per store, none across stores
         self._attached: dict[Path, _Attached] = {}
         self._leaving: list[_Attached] = []  # doomed, detached once their last query is done
+        self._kept = 0  # files loaded, across attached stores
         self._names = itertools.count()
         self._stop = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, name="mail-store-reader", daemon=True)
@@ -144,6 +173,11 @@ class SharedReader:
                 time.sleep(delay)
 
     def _detach(self, entry: _Attached) -> None:
+        for cursor in entry.cursors:
+            cursor.close()
+        entry.cursors.clear()
+        with self._lock:
+            self._kept -= entry.kept
         entry.stack.close()  # DETACH, then leave the gate
 
     @contextmanager
@@ -169,16 +203,24 @@ class SharedReader:
                     entry.users = 1
                     with self._lock:
                         self._attached[path] = entry
-        with self._db_lock:
-            cursor = self._db.cursor()
+        with self._lock:
+            cursor = entry.cursors.pop() if entry.cursors else None
+        if cursor is None:
+            with self._db_lock:
+                cursor = self._db.cursor()
+            cursor.execute(f"USE {entry.alias}")  # once per cursor: a USE costs about as much as a listing
+        healthy = False
         try:
-            cursor.execute(f"USE {entry.alias}")
             yield cursor, entry
+            healthy = True
         finally:
-            cursor.close()
             with self._lock:
+                if healthy:
+                    entry.cursors.append(cursor)
                 entry.users -= 1
                 entry.last_used = time.monotonic()
+            if not healthy:
+                cursor.close()
 
     def _watch(self) -> None:
         while not self._stop.wait(self.poll_s):
@@ -202,38 +244,59 @@ class SharedReader:
     # -- reads -----------------------------------------------------------------------------------------
 
     def list_files(self, path: Path, query: FileQuery) -> FilePage:
-        """`MailStore.list_files` for the API: a top-N page query and a count, no window over every match."""
-        where, params = sql.file_filters(query)
-        direction = "DESC" if query.order_dir == "desc" else "ASC"
-        column = sql._ORDER_COLUMNS[query.order_by]
-        page_sql = (
-            f"SELECT {', '.join(sql.FILE_COLUMNS)} FROM files WHERE {where} "  # noqa: S608 (constants only)
-            f"ORDER BY {column} {direction} NULLS LAST, file_id {direction} LIMIT ? OFFSET ?"
-        )
-        count_sql = f"SELECT count(*) FROM files WHERE {where}"  # noqa: S608 (constants only)
+        """`MailStore.list_files` for the API: the query's file ids in order (sorted once per filter and
+        order while attached), then the page's rows."""
+        statement, params = sql.ordered_file_ids(query)
+        key = (statement, *params)
         with self._use(path) as (cursor, entry):
-            page_key = (page_sql, *params, query.limit, query.offset)
-            rows = entry.answers.get(page_key)
-            if rows is None:
-                rows = (
-                    cursor.execute(page_sql, [*params, query.limit, query.offset]).fetchall()
-                    if query.limit
-                    else []
-                )
-                _remember(entry, page_key, rows)
-            count_key = (count_sql, *params)
-            total = entry.answers.get(count_key)
-            if total is None:
-                total = cursor.execute(count_sql, params).fetchone()[0]  # type: ignore[index]
-                _remember(entry, count_key, total)
-        return FilePage(results=tuple(_record(row) for row in rows), count=total)
+            ids = entry.orders.get(key)
+            if ids is None:
+                ids = array("q", [file_id for (file_id,) in cursor.execute(statement, params).fetchall()])
+                with entry.lock:
+                    if entry.held_ids + len(ids) > _MAX_HELD_IDS:
+                        entry.orders.clear()
+                        entry.held_ids = 0
+                    entry.orders[key] = ids
+                    entry.held_ids += len(ids)
+            page = ids[query.offset : query.offset + query.limit]
+            results = self._files(cursor, entry, page) if page else ()
+        return FilePage(results=results, count=len(ids))
+
+    def _files(
+        self, cursor: duckdb.DuckDBPyConnection, entry: _Attached, ids: "array[int]"
+    ) -> tuple[FileRecord, ...]:
+        files = entry.files if entry.files is not None else self._load(cursor, entry)
+        if files is None:
+            statement, params = sql.files_by_id(ids)
+            files = {r.file_id: r for r in map(sql.file_record, cursor.execute(statement, params).fetchall())}
+        return tuple(files[file_id] for file_id in ids)
+
+    def _load(self, cursor: duckdb.DuckDBPyConnection, entry: _Attached) -> dict[int, FileRecord] | None:
+        """Load every file of a store whose pages keep being asked for, if they fit in `keep_files`;
+        None while they are not loaded (the caller queries the page's rows)."""
+        with entry.lock:
+            entry.fetches += 1
+            if entry.loading or entry.fetches <= _LOAD_AFTER:
+                return None
+            entry.loading = True  # once per attachment, whether it fits or not
+        (count,) = cursor.execute(sql.COUNT_ALL_FILES).fetchone()  # type: ignore[misc]
+        with self._lock:
+            if self._kept + count > self.keep_files:
+                return None
+            self._kept += count
+            entry.kept = count
+        files = {r.file_id: r for r in map(sql.file_record, cursor.execute(sql.ALL_FILES).fetchall())}
+        entry.files = files
+        return files
 
 
-def _remember(entry: _Attached, key: tuple[Any, ...], value: Any) -> None:
-    if len(entry.answers) >= _MAX_ANSWERS:
-        entry.answers.clear()
-    entry.answers[key] = value
+def _forget_absent_pandas() -> None:
+    """Make `import pandas` fail at once when pandas is not installed.
 
-
-def _record(row: tuple[Any, ...]) -> FileRecord:
-    return FileRecord(**dict(zip(sql.FILE_COLUMNS, row, strict=True)))
+    DuckDB 1.4 and later try to import pandas before binding each parameter (duckdb/duckdb#18658), and a
+    failed import searches `sys.path` again every time, under the import lock that every thread shares:
+    about 0.1 ms a parameter (measured: 0.36 s for 1,000 one-parameter statements, 0.13 s without). A
+    `None` in `sys.modules` is Python's own record that a module is not there.
+    """
+    if "pandas" not in sys.modules and importlib.util.find_spec("pandas") is None:
+        sys.modules["pandas"] = None  # type: ignore[assignment]

@@ -6,6 +6,7 @@ schemas for `from_json`, fixed WHERE fragments), never from a caller's value; he
 # ruff: noqa: S608
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 from pipelines.store._mail_rows import (
@@ -16,7 +17,7 @@ from pipelines.store._mail_rows import (
     STRING_LIST_SCHEMA,
     to_json,
 )
-from pipelines.store._mail_types import FileQuery
+from pipelines.store._mail_types import FileQuery, FileRecord
 
 IN_STRINGS = f"(SELECT unnest(from_json(?, '{STRING_LIST_SCHEMA}')))"
 IN_INTS = f"(SELECT unnest(from_json(?, '{INT_LIST_SCHEMA}')))"
@@ -375,6 +376,11 @@ FILE_COLUMNS = (
     "removed",
     "file_contents_deleted",
 )
+_TIMESTAMPS = ("received_at", "source_created_at", "created_at", "updated_at", "last_sync")
+_TIMESTAMP_AT = tuple(FILE_COLUMNS.index(name) for name in _TIMESTAMPS)
+# Timestamps leave DuckDB as naive UTC and get their zone in `file_record`: DuckDB builds each aware
+# datetime through pytz, about 3 µs a value (measured: 28 ms for 10,000 values, 4 ms naive).
+_SELECTED = ", ".join(f"timezone('UTC', {c}) AS {c}" if c in _TIMESTAMPS else c for c in FILE_COLUMNS)
 _ORDER_COLUMNS = {
     "created_at": "created_at",
     "updated_at": "updated_at",
@@ -383,6 +389,25 @@ _ORDER_COLUMNS = {
     "file_size": "file_size",
     "id": "file_id",
 }
+
+# Every file, in id order: what the API's reader keeps of a store it lists again and again.
+ALL_FILES = f"SELECT {_SELECTED} FROM files ORDER BY file_id"
+COUNT_ALL_FILES = "SELECT count(*) FROM files"
+
+
+def file_record(row: Sequence[Any]) -> FileRecord:
+    """A row of `FILE_COLUMNS` (as the statements here select them) as a `FileRecord`."""
+    values = list(row)
+    for at in _TIMESTAMP_AT:
+        if values[at] is not None:
+            values[at] = values[at].replace(tzinfo=UTC)
+    return FileRecord(*values)
+
+
+def order_clause(q: FileQuery) -> str:
+    """`ORDER BY` for a file query: its column with NULLs last, then the file id, both in its direction."""
+    direction = "DESC" if q.order_dir == "desc" else "ASC"
+    return f"ORDER BY {_ORDER_COLUMNS[q.order_by]} {direction} NULLS LAST, file_id {direction}"
 
 
 def file_filters(q: FileQuery) -> tuple[str, list[Any]]:
@@ -436,10 +461,19 @@ def file_filters(q: FileQuery) -> tuple[str, list[Any]]:
 def list_files(q: FileQuery) -> tuple[str, str, list[Any]]:
     """The page query (with the total as a window count) and the count-only query, and their parameters."""
     where, params = file_filters(q)
-    direction = "DESC" if q.order_dir == "desc" else "ASC"
-    order = f"{_ORDER_COLUMNS[q.order_by]} {direction} NULLS LAST, file_id {direction}"
     page = (
-        f"SELECT {', '.join(FILE_COLUMNS)}, count(*) OVER () AS total FROM files WHERE {where} "
-        f"ORDER BY {order} LIMIT ? OFFSET ?"
+        f"SELECT {_SELECTED}, count(*) OVER () AS total FROM files WHERE {where} "
+        f"{order_clause(q)} LIMIT ? OFFSET ?"
     )
     return page, f"SELECT count(*) FROM files WHERE {where}", params
+
+
+def ordered_file_ids(q: FileQuery) -> tuple[str, list[Any]]:
+    """Every file id the query matches, in its order: sorts the ids and sort keys alone, not whole rows."""
+    where, params = file_filters(q)
+    return f"SELECT file_id FROM files WHERE {where} {order_clause(q)}", params
+
+
+def files_by_id(file_ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """The listed files with these ids (any order; removed ones too)."""
+    return f"SELECT {_SELECTED} FROM files WHERE file_id IN {IN_INTS}", [to_json(list(file_ids))]

@@ -37,7 +37,6 @@ from pipelines.store._mail_types import (
     EmailSummary,
     FilePage,
     FileQuery,
-    FileRecord,
     FolderRow,
     Integrity,
     KnownMessage,
@@ -429,9 +428,11 @@ class MailStore:
         """Emails and attachments as files, filtered, ordered and paged for `/user_files_v2`."""
         page_sql, count_sql, params = sql.list_files(query)
         with self._read() as con:
-            found = _rows(con.execute(page_sql, [*params, query.limit, query.offset])) if query.limit else []
-            total = found[0]["total"] if found else con.execute(count_sql, params).fetchone()[0]
-        return FilePage(results=tuple(_file_record(r) for r in found), count=total)
+            found = []
+            if query.limit:
+                found = con.execute(page_sql, [*params, query.limit, query.offset]).fetchall()
+            total = found[0][-1] if found else con.execute(count_sql, params).fetchone()[0]
+        return FilePage(results=tuple(sql.file_record(row[:-1]) for row in found), count=total)
 
     def counts(self) -> StoreCounts:
         """How many emails (by sync status), removed rows, tombstones, attachments and folders are stored."""
@@ -605,10 +606,6 @@ def _attachment_record(r: Mapping[str, Any]) -> AttachmentRecord:
         first_seen_at=r["first_seen_at"],
         last_synced_at=r["last_synced_at"],
     )
-
-
-def _file_record(r: Mapping[str, Any]) -> FileRecord:
-    return FileRecord(**{k: v for k, v in r.items() if k != "total"})
 
 
 def _run_record(r: Mapping[str, Any]) -> RunRecord:
