@@ -14,6 +14,8 @@
     POST   /_sandbox/delta/invalidate                   {mailbox?, folder?}
     GET|PUT /_sandbox/faults                            FaultSettings
     POST   /_sandbox/faults/profile                     {profile}
+    GET    /_sandbox/faults/held                        how many requests "hold" rules keep waiting
+    POST   /_sandbox/faults/release                     let them all go on
     GET    /_sandbox/log?mailbox=&since=&limit=         DELETE /_sandbox/log (log, counters, throttle memory)
     GET    /_sandbox/counters
     POST   /_sandbox/signin                             {user?, deny_next?}: who /authorize signs in
@@ -21,6 +23,10 @@
 
 Folders are named by id, well-known name or display-name path (``Inbox/Receipts/2024``; ``\\/`` for a
 slash inside a name). Messages by immutable or current id. Errors: ``{"error": {"code", "message"}}``.
+
+The routes are coroutines, so they run on the event loop between Graph requests (which are answered there
+too), never in a worker thread in the middle of one: a delta round or a listing never sees a mailbox half
+changed, and releasing held requests happens on the loop that holds them.
 """
 
 from __future__ import annotations
@@ -232,20 +238,20 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         }
 
     @router.get("/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         return {"ok": True}
 
     @router.get("/info")
-    def info(request: Request) -> dict[str, Any]:
+    async def info(request: Request) -> dict[str, Any]:
         return sandbox.describe(str(request.base_url).rstrip("/"))
 
     @router.post("/reset")
-    def reset(body: ResetBody, request: Request) -> dict[str, Any]:
+    async def reset(body: ResetBody, request: Request) -> dict[str, Any]:
         sandbox.reset(**body.model_dump(exclude_none=True))
         return sandbox.describe(str(request.base_url).rstrip("/"))
 
     @router.get("/mailboxes")
-    def mailboxes() -> list[dict[str, Any]]:
+    async def mailboxes() -> list[dict[str, Any]]:
         return [
             {
                 "upn": mb.user.upn,
@@ -258,7 +264,7 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         ]
 
     @router.get("/mailboxes/{upn}/folders")
-    def folders(upn: str) -> list[dict[str, Any]]:
+    async def folders(upn: str) -> list[dict[str, Any]]:
         mb = mailbox(upn)
         return [folder_row(mb, f) for f in mb.folders.values()]
 
@@ -270,7 +276,7 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         }
 
     @router.post("/mailboxes/{upn}/folders", status_code=201)
-    def add_folder(upn: str, body: NewFolder) -> dict[str, Any]:
+    async def add_folder(upn: str, body: NewFolder) -> dict[str, Any]:
         mb = mailbox(upn)
         try:
             created = sandbox.state.add_folder(mb, folder(mb, body.parent), body.display_name)
@@ -279,11 +285,11 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         return folder_row(mb, created)
 
     @router.get("/mailboxes/{upn}/ground-truth")
-    def ground_truth(upn: str, bodies: Literal["html", "text"] | None = None) -> dict[str, Any]:
+    async def ground_truth(upn: str, bodies: Literal["html", "text"] | None = None) -> dict[str, Any]:
         return sandbox.ground_truth(mailbox(upn), bodies)
 
     @router.post("/mailboxes/{upn}/messages", status_code=201)
-    def add_message(upn: str, body: NewMessage) -> dict[str, str]:
+    async def add_message(upn: str, body: NewMessage) -> dict[str, str]:
         mb = mailbox(upn)
         target = folder(mb, body.folder)
         if target.search_query is not None or target.parent is None:
@@ -318,14 +324,14 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         return ids(mb, msg)
 
     @router.patch("/mailboxes/{upn}/messages/{mid}")
-    def update_message(upn: str, mid: str, body: MessageChanges) -> dict[str, str]:
+    async def update_message(upn: str, mid: str, body: MessageChanges) -> dict[str, str]:
         mb = mailbox(upn)
         msg = message_of(mb, mid)
         sandbox.state.update_message(mb, msg, body.model_dump(by_alias=True, exclude_none=True))
         return ids(mb, msg)
 
     @router.post("/mailboxes/{upn}/messages/{mid}/move")
-    def move_message(upn: str, mid: str, body: MoveBody) -> dict[str, str]:
+    async def move_message(upn: str, mid: str, body: MoveBody) -> dict[str, str]:
         mb = mailbox(upn)
         msg = message_of(mb, mid)
         target = folder(mb, body.folder)
@@ -335,7 +341,7 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         return ids(mb, msg)
 
     @router.delete("/mailboxes/{upn}/messages/{mid}")
-    def delete_message(upn: str, mid: str) -> dict[str, str]:
+    async def delete_message(upn: str, mid: str) -> dict[str, str]:
         mb = mailbox(upn)
         msg = message_of(mb, mid)
         result = ids(mb, msg)
@@ -343,7 +349,7 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         return result
 
     @router.post("/tokens")
-    def mint(body: TokenRequest) -> dict[str, Any]:
+    async def mint(body: TokenRequest) -> dict[str, Any]:
         tenant = sandbox.state.tenant
         app = tenant.apps.get(body.client_id) if body.client_id else next(iter(tenant.apps.values()))
         if app is None:
@@ -372,11 +378,11 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         return None
 
     @router.post("/tokens/expire")
-    def expire(body: TokenTarget) -> dict[str, Any]:
+    async def expire(body: TokenTarget) -> dict[str, Any]:
         return _apply(body, subject(body), sandbox.auth.expired, sandbox.auth.expire)
 
     @router.post("/tokens/revoke")
-    def revoke(body: TokenTarget) -> dict[str, Any]:
+    async def revoke(body: TokenTarget) -> dict[str, Any]:
         return _apply(body, subject(body), sandbox.auth.revoked, sandbox.auth.revoke)
 
     def _apply(body: TokenTarget, who: str | None, one: set[int], many: Any) -> dict[str, Any]:
@@ -392,7 +398,7 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         return {"ok": True, "tokens": who}
 
     @router.post("/delta/invalidate")
-    def invalidate(body: InvalidateBody) -> dict[str, Any]:
+    async def invalidate(body: InvalidateBody) -> dict[str, Any]:
         boxes = [mailbox(body.mailbox)] if body.mailbox else list(sandbox.state.mailboxes.values())
         for mb in boxes:
             if body.folder:
@@ -403,35 +409,43 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         return {"ok": True, "mailboxes": [mb.user.upn for mb in boxes]}
 
     @router.get("/faults")
-    def get_faults() -> dict[str, Any]:
+    async def get_faults() -> dict[str, Any]:
         return sandbox.faults.settings.model_dump(mode="json")
 
     @router.put("/faults")
-    def put_faults(body: FaultSettings) -> dict[str, Any]:
+    async def put_faults(body: FaultSettings) -> dict[str, Any]:
         sandbox.faults.configure(body)
         return body.model_dump(mode="json")
 
     @router.post("/faults/profile")
-    def set_profile(body: ProfileBody) -> dict[str, Any]:
+    async def set_profile(body: ProfileBody) -> dict[str, Any]:
         settings = FaultSettings.for_profile(body.profile)
         sandbox.faults.configure(settings)
         return settings.model_dump(mode="json")
 
+    @router.get("/faults/held")
+    async def held() -> dict[str, Any]:
+        return {"held": sandbox.faults.held}
+
+    @router.post("/faults/release")
+    async def release() -> dict[str, Any]:
+        return {"released": sandbox.faults.release()}
+
     @router.get("/log")
-    def log(mailbox: str | None = None, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+    async def log(mailbox: str | None = None, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         return sandbox.faults.entries(mailbox=mailbox, since=since, limit=limit)
 
     @router.delete("/log")
-    def clear_log() -> dict[str, Any]:
+    async def clear_log() -> dict[str, Any]:
         sandbox.faults.clear()
         return {"ok": True}
 
     @router.get("/counters")
-    def counters() -> dict[str, Any]:
+    async def counters() -> dict[str, Any]:
         return {name: c.public() for name, c in sandbox.faults.counters.items()}
 
     @router.post("/signin")
-    def signin(body: SigninBody) -> dict[str, Any]:
+    async def signin(body: SigninBody) -> dict[str, Any]:
         if body.user is not None and sandbox.state.tenant.user(body.user) is None:
             raise AdminProblem(404, "UserNotFound", f"No user {body.user!r}.")
         sandbox.auth.signin_user = body.user
@@ -439,7 +453,7 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         return {"ok": True}
 
     @router.post("/device/approve")
-    def device(body: DeviceDecision) -> dict[str, Any]:
+    async def device(body: DeviceDecision) -> dict[str, Any]:
         user = sandbox.state.tenant.user(body.user)
         if user is None:
             raise AdminProblem(404, "UserNotFound", f"No user {body.user!r}.")

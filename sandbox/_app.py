@@ -8,7 +8,6 @@ is faster and lets a fault drop a connection mid-response.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -48,8 +47,9 @@ class Sandbox:
         self.graph = GraphService(self.state, self.auth, self.faults, self.rounds)
 
     def reset(self, **changes: Any) -> None:
-        """Rebuild the mailboxes (optionally with a new seed, size or profile) and forget faults, the log,
-        delta rounds and sign-in choices. Issued tokens stay valid unless the seed (so the tenant) changes."""
+        """Rebuild the mailboxes (optionally with a new seed, size or profile), forget faults, the log, delta
+        rounds and sign-in choices, and let held requests go. Issued tokens stay valid unless the seed (so the
+        tenant) changes."""
         self.options = self.options.model_copy(update=changes)
         self.state.reset(self.options)
         if self.auth.tenant.id != self.state.tenant.id:
@@ -63,6 +63,7 @@ class Sandbox:
         self.faults.seed = self.options.seed
         self.faults.configure(FaultSettings.for_profile(self.options.profile))
         self.faults.clear()
+        self.faults.release()
         self.rounds.clear()
 
     def describe(self, base: str, pid: int | None = None) -> dict[str, Any]:
@@ -181,8 +182,8 @@ class SandboxApp:
             await _read_body(receive)
             await _send(send, GraphResponse(200, drop=True))
             return
-        if decision is not None and decision.latency:
-            await asyncio.sleep(decision.latency)
+        if decision is not None:
+            await faults.wait(decision)
 
         async def recording_send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":

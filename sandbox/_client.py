@@ -13,6 +13,7 @@ Errors from the API raise ``AdminError`` (status, code, message).
 from __future__ import annotations
 
 import ssl
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -193,6 +194,25 @@ class AdminClient:
         current = self.faults()
         return self.set_faults(current.model_copy(update={"rules": [*current.rules, FaultRule(**rule)]}))
 
+    def held(self, mailbox: str | None = None) -> int:
+        """How many requests ``hold`` rules keep waiting at the server (to ``mailbox``, or in all)."""
+        if mailbox is not None:
+            return int(self.counters(mailbox)["held"])
+        return int(self._call("GET", "/faults/held")["held"])
+
+    def wait_held(self, count: int, *, mailbox: str | None = None, timeout: float = 30.0) -> None:
+        """Wait until at least ``count`` requests are held, or raise ``TimeoutError`` saying how many are."""
+        deadline = time.monotonic() + timeout
+        while (held := self.held(mailbox)) < count:
+            if time.monotonic() > deadline:
+                where = f" for {mailbox}" if mailbox else ""
+                raise TimeoutError(f"{held} of {count} requests held{where} after {timeout:g} s")
+            time.sleep(0.01)
+
+    def release(self) -> int:
+        """Let every request that a ``hold`` rule keeps waiting go on; returns how many there were."""
+        return int(self._call("POST", "/faults/release")["released"])
+
     def log(self, *, mailbox: str | None = None, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         return self._call("GET", "/log", params={"mailbox": mailbox, "since": since, "limit": limit})
 
@@ -201,7 +221,7 @@ class AdminClient:
         self._call("DELETE", "/log")
 
     def counters(self, mailbox: str | None = None) -> dict[str, Any]:
-        """Per mailbox: max_in_flight, requests, throttled, violations, faults, by_route."""
+        """Per mailbox: in_flight, max_in_flight, held, requests, throttled, violations, faults, by_route."""
         data = self._call("GET", "/counters")
         if mailbox is None:
             return data
@@ -210,6 +230,7 @@ class AdminClient:
             {
                 "in_flight": 0,
                 "max_in_flight": 0,
+                "held": 0,
                 "requests": 0,
                 "throttled": 0,
                 "violations": 0,

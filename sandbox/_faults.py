@@ -11,13 +11,16 @@ Per mailbox (Graph's unit of throttling for one app) the sandbox enforces:
 A profile adds seeded randomness: ``none`` (nothing), ``flaky`` (3 % of requests fail with
 429/500/502/503/504,
 a little latency, occasional delta replays and empty pages, 504 for pages over 4 MB) and ``hostile`` (a
-quarter of requests fail or drop their connection, 10-250 ms latency, 504 over 1 MB). Custom rules fail the
-Nth (to N+times-1th) request whose path matches a regular expression. Everything is counted per mailbox and
-kept in a bounded request log, both readable through the admin API.
+quarter of requests fail or drop their connection, 10-250 ms latency, 504 over 1 MB). Custom rules fail,
+drop, delay or hold the Nth (to N+times-1th) request whose path matches a regular expression. A held request
+stays at the server, in flight, until the admin API releases every held request at once: a barrier that lets
+a test put requests in flight together without relying on timing. Everything is counted per mailbox and kept
+in a bounded request log, both readable through the admin API.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import re
@@ -32,6 +35,7 @@ from sandbox._errors import GraphFault
 from sandbox._options import Profile
 
 LOG_LIMIT = 50_000
+HOLD_LIMIT_MS = 60_000  # how long a held request waits for its release unless its rule says otherwise
 _STATUS_CODES = {
     429: ("ApplicationThrottled", "Application is over its resource limit."),
     500: ("generalException", "An internal server error occurred."),
@@ -52,7 +56,11 @@ class FaultRule(BaseModel):
     mailbox: str | None = None
     nth: int = Field(1, ge=1)
     times: int = Field(1, ge=0, description="how many consecutive matches fail; 0 = all from the nth on")
-    action: Literal["error", "drop", "delay"] = "error"
+    action: Literal["error", "drop", "delay", "hold"] = Field(
+        "error",
+        description="error: answer status; drop: break the connection; delay: wait delay_ms; "
+        "hold: wait until POST /_sandbox/faults/release (at most delay_ms, or 60 s when 0)",
+    )
     status: int = Field(503, ge=400, le=599)
     code: str | None = None
     message: str | None = None
@@ -106,6 +114,7 @@ class FaultSettings(BaseModel):
 class MailboxCounters:
     in_flight: int = 0
     max_in_flight: int = 0
+    held: int = 0
     requests: int = 0
     throttled: int = 0
     violations: int = 0
@@ -117,6 +126,7 @@ class MailboxCounters:
         return {
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "held": self.held,
             "requests": self.requests,
             "throttled": self.throttled,
             "violations": self.violations,
@@ -152,6 +162,14 @@ class Admission:
 
     latency: float = 0.0
     drop: bool = False
+    hold: float = 0.0  # seconds to wait at most for the release of held requests; 0 = not held
+
+
+@dataclass(eq=False, slots=True)
+class _Held:
+    """One request that a ``hold`` rule keeps waiting (compared by identity)."""
+
+    counters: MailboxCounters | None
 
 
 class Faults:
@@ -162,6 +180,9 @@ class Faults:
         self.configure(settings)
         self.log: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
         self.counters: dict[str, MailboxCounters] = {}
+        self.held = 0
+        self._gate: asyncio.Event | None = None
+        self._holding: list[_Held] = []
         self._seq = 0
 
     def configure(self, settings: FaultSettings) -> None:
@@ -295,6 +316,9 @@ class Faults:
             if rule.action == "delay":
                 admission.latency += rule.delay_ms / 1000
                 continue
+            if rule.action == "hold":
+                admission.hold = max(admission.hold, _hold_seconds(rule))
+                continue
             raise self._error(key, counters, entry, rule.status, rule.code, rule.message, rule.retry_after)
         roll = self.rng.random()
         if roll < s.drop_rate:
@@ -314,6 +338,44 @@ class Faults:
         if high > 0:
             admission.latency += self.rng.uniform(low, high) / 1000
         return admission
+
+    async def wait(self, admission: Admission, counters: MailboxCounters | None = None) -> None:
+        """Spend an admitted request's latency, then hold it (if a rule says so) until ``release``."""
+        if admission.latency:
+            await asyncio.sleep(admission.latency)
+        if not admission.hold:
+            return
+        if self._gate is None:
+            self._gate = asyncio.Event()
+        gate, ticket = self._gate, _Held(counters)
+        self._holding.append(ticket)
+        self._count_held(ticket, 1)
+        try:
+            await asyncio.wait_for(gate.wait(), admission.hold)
+        except TimeoutError:
+            pass  # its own time limit, so that a test that never releases cannot hang the server
+        finally:
+            if ticket in self._holding:  # timed out or cancelled; a release has uncounted it already
+                self._holding.remove(ticket)
+                self._count_held(ticket, -1)
+
+    def release(self) -> int:
+        """Let every held request go on; returns how many there were. Call it on the event loop's thread.
+
+        The counts drop here, not when the requests resume, so a count read right after is already 0.
+        """
+        released, gate = self._holding, self._gate
+        self._holding, self._gate = [], None
+        for ticket in released:
+            self._count_held(ticket, -1)
+        if gate is not None:
+            gate.set()
+        return len(released)
+
+    def _count_held(self, ticket: _Held, change: int) -> None:
+        self.held += change
+        if ticket.counters is not None:
+            ticket.counters.held += change
 
     def _rule_matches(self, index: int, rule: FaultRule, method: str, path: str, mailbox: str | None) -> bool:
         if rule.method and rule.method.upper() != method:
@@ -362,6 +424,8 @@ class Faults:
                 return Admission(drop=True)
             if rule.action == "delay":
                 return Admission(latency=rule.delay_ms / 1000)
+            if rule.action == "hold":
+                return Admission(hold=_hold_seconds(rule))
             code, message = _STATUS_CODES.get(rule.status, ("generalException", "Injected failure."))
             headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
             return GraphFault(rule.status, rule.code or code, rule.message or message, headers)
@@ -373,3 +437,7 @@ class Faults:
         """Log entries after ``since`` (a ``seq``), oldest first, optionally for one mailbox."""
         chosen = [e for e in self.log if e.seq > since and (mailbox is None or e.mailbox == mailbox.lower())]
         return [asdict(e) for e in chosen[:limit]]
+
+
+def _hold_seconds(rule: FaultRule) -> float:
+    return (rule.delay_ms or HOLD_LIMIT_MS) / 1000

@@ -224,8 +224,7 @@ class GraphService:
                 counters = self.faults.counters_for(mailbox_key)
                 counters.in_flight += 1
                 try:
-                    if admission.latency:
-                        await asyncio.sleep(admission.latency)
+                    await self.faults.wait(admission, counters)
                     if admission.drop:
                         response = GraphResponse(200, drop=True)
                     else:

@@ -12,7 +12,8 @@ Routes (``{tenant}`` is the tenant id, its domain, ``common`` or ``organizations
     GET  /{tenant}/discovery/v2.0/keys
     GET|POST /devicelogin                    the page where a person enters a device code
 
-There is no password prompt: the sandbox trusts whoever asks, which is what tests and demos need.
+There is no password prompt: the sandbox trusts whoever asks, which is what tests and demos need. The routes
+are coroutines, so they run on the event loop like Graph's and the admin API's, never beside them in a thread.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def build_router(sandbox: Sandbox) -> APIRouter:
 
     @router.get("/{tenant}/v2.0/.well-known/openid-configuration")
     @router.get("/{tenant}/.well-known/openid-configuration")
-    def discovery(tenant: str, request: Request) -> Response:
+    async def discovery(tenant: str, request: Request) -> Response:
         try:
             tid = tenant_id(tenant)
         except OAuthError as exc:
@@ -106,11 +107,11 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         )
 
     @router.get("/{tenant}/discovery/v2.0/keys")
-    def keys(tenant: str) -> dict[str, Any]:
+    async def keys(tenant: str) -> dict[str, Any]:
         return {"keys": []}
 
     @router.get("/{tenant}/oauth2/v2.0/authorize")
-    def authorize(tenant: str, request: Request) -> Response:
+    async def authorize(tenant: str, request: Request) -> Response:
         params = dict(request.query_params)
         try:
             tenant_id(tenant)
@@ -220,7 +221,7 @@ def build_router(sandbox: Sandbox) -> APIRouter:
         )
 
     @router.get("/devicelogin")
-    def device_page() -> HTMLResponse:
+    async def device_page() -> HTMLResponse:
         users = "".join(
             f'<option value="{html.escape(u.upn)}">{html.escape(u.display_name)} ({html.escape(u.upn)})'
             "</option>"

@@ -15,20 +15,50 @@ INBOX = f"/users/{ADELE}/mailFolders/inbox"
 def test_more_than_four_in_flight_is_throttled(
     fresh_sandbox: SandboxInfo, sandbox_admin: AdminClient
 ) -> None:
-    sandbox_admin.set_faults(latency_ms=(300, 300))
+    # The first four requests are held at the server (a barrier, not a race against the clock) while two more
+    # arrive, so exactly those two find four in flight, however slowly this machine starts threads.
+    sandbox_admin.add_rule(path=r"/mailFolders/inbox$", action="hold", times=4)
     token = sandbox_admin.mint_token()
 
     def one(i: int) -> httpx.Response:
         with graph_client(fresh_sandbox, token) as graph:
             return graph.get(INBOX, params={"n": i})
 
-    with ThreadPoolExecutor(6) as pool:
-        statuses = sorted(r.status_code for r in pool.map(one, range(6)))
-    assert statuses == [200, 200, 200, 200, 429, 429]
+    with ThreadPoolExecutor(4) as pool:
+        held = [pool.submit(one, i) for i in range(4)]
+        sandbox_admin.wait_held(4, mailbox=ADELE)
+        assert sandbox_admin.counters(ADELE)["in_flight"] == 4
+        over = [one(i) for i in (4, 5)]
+        assert sandbox_admin.release() == 4
+        statuses = [future.result().status_code for future in held]
+    assert statuses == [200, 200, 200, 200]
+    assert [r.status_code for r in over] == [429, 429]
+    assert all(r.headers["Retry-After"] == "1" for r in over)
+    assert {r.json()["error"]["code"] for r in over} == {"ApplicationThrottled"}
+    assert all("MailboxConcurrency" in r.json()["error"]["message"] for r in over)
     counters = sandbox_admin.counters(ADELE)
-    assert counters["max_in_flight"] == 5
+    assert (counters["max_in_flight"], counters["in_flight"], counters["held"]) == (5, 0, 0)
     assert counters["throttled"] == 2
     assert counters["violations"] == 0
+    concurrency = [e for e in sandbox_admin.log(mailbox=ADELE) if e["fault"] == "concurrency"]
+    assert [(e["status"], e["in_flight"]) for e in concurrency] == [(429, 5), (429, 5)]
+
+
+def test_held_requests_go_on_when_their_time_is_up_or_the_sandbox_resets(
+    fresh_sandbox: SandboxInfo, sandbox_admin: AdminClient
+) -> None:
+    token = sandbox_admin.mint_token()
+    sandbox_admin.add_rule(path=r"/mailFolders/inbox$", action="hold", delay_ms=1)
+    with graph_client(fresh_sandbox, token) as graph:
+        assert graph.get(INBOX).status_code == 200  # nobody released it: its own limit did
+    assert sandbox_admin.release() == 0
+    sandbox_admin.add_rule(path=r"/mailFolders/inbox$", action="hold")  # 60 s unless released
+    with ThreadPoolExecutor(1) as pool, graph_client(fresh_sandbox, token) as graph:
+        waiting = pool.submit(graph.get, INBOX)
+        sandbox_admin.wait_held(1)
+        sandbox_admin.reset()
+        assert sandbox_admin.held() == 0  # let go by the reset, not by the 60 s limit
+        assert waiting.result().status_code == 200
 
 
 def test_retrying_before_retry_after_is_a_violation(graph: httpx.Client, sandbox_admin: AdminClient) -> None:
