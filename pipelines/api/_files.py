@@ -12,8 +12,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from pipelines.api._auth import Caller, Context
 from pipelines.api._context import ApiContext
@@ -26,6 +28,7 @@ from pipelines.api._models import (
     DeleteFilesV2QueryInput,
     FileFilters,
     FilesQueryInput,
+    FileStatistics,
     GenericSuccessResponse,
     PresignedURLResponse,
     ResyncFileQueryInput,
@@ -58,6 +61,19 @@ _FORMATS = {
     "MOV", "MKV", "FLV", "WEBM", "EML", "MSG",
 }  # fmt: skip
 _FORMAT_ALIASES = {"JPEG": "JPG", "HTM": "HTML", "TEXT": "TXT", "MARKDOWN": "MD"}
+
+
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        name: info.get_default(call_default_factory=True)
+        for name, info in model.model_fields.items()
+        if not info.is_required()
+    }
+
+
+# What pydantic would fill in for the fields `user_file` leaves out (only ever serialised, never changed).
+_USER_FILE_DEFAULTS = _defaults(UserFile)
+_STATISTICS_DEFAULTS = _defaults(FileStatistics)
 
 
 # -- Carbon's filters to the mail store's query ---------------------------------------------------------
@@ -134,6 +150,7 @@ def user_file(record: FileRecord, customer: Customer, urls: dict[str, str] | Non
     """Carbon's UserFile for a stored email or attachment (every required field, with JSON types)."""
     is_email = record.kind == "email"
     return {
+        **_USER_FILE_DEFAULTS,
         "id": record.file_id,
         "source": "OUTLOOK",
         "organization_id": customer.organization_id,
@@ -152,6 +169,7 @@ def user_file(record: FileRecord, customer: Customer, urls: dict[str, str] | Non
         "sync_error_message": record.sync_error,
         "last_sync": record.last_sync,
         "file_statistics": {
+            **_STATISTICS_DEFAULTS,
             "file_format": _file_format(record),
             "file_size": record.file_size,
             "mime_type": record.content_type,
@@ -204,8 +222,14 @@ def _all_ids(ctx: ApiContext, customer: Customer, query: FileQuery) -> list[int]
 # -- routes ---------------------------------------------------------------------------------------------
 
 
+def user_files_json(results: Sequence[dict[str, Any]], count: int) -> bytes:
+    """`UserFilesV2` as JSON: what FastAPI would send for these `user_file` dicts through the response
+    model (tested to agree), without validating them again, which took a third of a page's time."""
+    return orjson.dumps({"results": results, "count": count}, option=orjson.OPT_UTC_Z)
+
+
 @router.post("/user_files_v2", response_model=UserFilesV2)
-def user_files(ctx: Context, caller: Caller, body: FilesQueryInput | None = None) -> dict[str, Any]:
+def user_files(ctx: Context, caller: Caller, body: FilesQueryInput | None = None) -> Response:
     """List the customer's emails and attachments as Carbon files, filtered, ordered and paged."""
     body = body or FilesQueryInput()
     query = file_query(
@@ -217,7 +241,7 @@ def user_files(ctx: Context, caller: Caller, body: FilesQueryInput | None = None
         starting_id=body.pagination.starting_id,
     )
     if query is None:
-        return {"results": [], "count": 0}
+        return Response(user_files_json([], 0), media_type="application/json")
     customer = caller.customer
     page = ctx.list_files(customer.customer_id, query)
     ttl = body.presigned_url_expiry_time_seconds
@@ -231,7 +255,7 @@ def user_files(ctx: Context, caller: Caller, body: FilesQueryInput | None = None
         if body.include_additional_files:
             urls["additional_presigned_urls"] = {}
         results.append(user_file(record, customer, urls))
-    return {"results": results, "count": page.count}
+    return Response(user_files_json(results, page.count), media_type="application/json")
 
 
 @router.post("/resync_file", response_model=UserFile)
