@@ -139,3 +139,18 @@ def test_sign_in_paths_obey_rules(fresh_sandbox: SandboxInfo, sandbox_admin: Adm
         assert second.json()["error"] == "invalid_request"
     log = sandbox_admin.log()
     assert [e["status"] for e in log if e["path"].endswith("/token")] == [503, 400]
+
+
+def test_sign_in_requests_can_be_held_too(fresh_sandbox: SandboxInfo, sandbox_admin: AdminClient) -> None:
+    sandbox_admin.add_rule(path=r"/oauth2/v2.0/token$", action="hold")
+    with (
+        ThreadPoolExecutor(1) as pool,
+        httpx.Client(verify=ssl_context(fresh_sandbox.ca_cert), trust_env=False) as http,
+    ):
+        waiting = pool.submit(http.post, fresh_sandbox.token_url, data={"grant_type": "client_credentials"})
+        sandbox_admin.wait_held(1)  # no mailbox: counted for the whole sandbox
+        assert sandbox_admin.held(ADELE) == 0
+        assert sandbox_admin.release() == 1
+        assert sandbox_admin.held() == 0
+        assert waiting.result().json()["error"] == "invalid_request"
+    assert [e["fault"] for e in sandbox_admin.log() if e["path"].endswith("/token")] == ["rule"]
