@@ -6,13 +6,21 @@ block quotes ("> "), link targets as `text (url)`, image alt text. Dropped: scri
 Hostile input is bounded: inline `data:` images are dropped first, the HTML is then cut at `max_chars` with a
 marker saying so (2 MB converts in about 2 s on one core), and structure nested deeper than `MAX_DEPTH` is
 flattened to its text instead of being walked recursively.
+
+A first sync converts every body, so the cost per body counts: BeautifulSoup gets a lean tree builder of
+ours (lxml's HTML parser, reused, without the XML namespace bookkeeping HTML never needs), and the tree is
+walked by its `contents` lists without a context object per element: a quarter off a typical body.
 """
 
 import re
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.builder import LXMLTreeBuilder
 from bs4.element import PreformattedString
+from lxml import etree
 
 DEFAULT_MAX_CHARS = 2_000_000
 MAX_DEPTH = 120  # recursion below this stays far from Python's limit; deeper markup is flattened
@@ -72,8 +80,7 @@ def html_to_text(html: str, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     if "<" not in html:
         # Without a tag, BeautifulSoup warns that a body like "https://…" looks like a URL to fetch.
         html = f"<div>{html}</div>"
-    soup = BeautifulSoup(html, "lxml")
-    text = _render(soup, _Context())
+    text = _render(_soup(html), _TOP, 0)
     if marker:
         text = f"{text}\n\n{marker}" if text else marker
     return text
@@ -89,22 +96,60 @@ def _without_head(html: str) -> str:
     return html[: opening.start()] + html[closing.end() :]
 
 
+class _Builder(LXMLTreeBuilder):
+    """BeautifulSoup's lxml HTML builder with two costs of its XML parent left out, each a third of the time
+    of a small body: a new lxml parser per document (lxml inspects the target's methods every time one is
+    made; a parser is reusable once closed), and namespace bookkeeping on every start tag (lxml's HTML parser
+    never reports a namespace). The tree it builds is the same."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parsers: dict[str | None, Any] = {}
+
+    def default_parser(self, encoding: str | None) -> Any:
+        parser = self._parsers.get(encoding)
+        if parser is None:
+            parser = etree.HTMLParser(target=self, recover=True, encoding=encoding)
+            self._parsers[encoding] = parser
+        return parser
+
+    def feed(self, markup: str | bytes) -> None:
+        try:
+            super().feed(markup)
+        except BaseException:
+            # A parser interrupted mid-document is not reused.
+            self._parsers.clear()
+            raise
+
+    def start(self, tag: str, attrib: Any, nsmap: Any = None) -> None:
+        assert self.soup is not None  # set by BeautifulSoup before it feeds the builder
+        self.soup.handle_starttag(tag, None, None, self.attribute_dict_class(attrib))
+
+    def end(self, tag: str) -> None:
+        assert self.soup is not None
+        self.soup.handle_endtag(tag)
+
+
+_builders = threading.local()
+
+
+def _soup(html: str) -> BeautifulSoup:
+    """The parsed body; each thread keeps its own builder (a builder parses one document at a time)."""
+    builder = getattr(_builders, "builder", None)
+    if builder is None:
+        builder = _builders.builder = _Builder()
+    return BeautifulSoup(html, builder=builder)
+
+
 @dataclass(frozen=True, slots=True)
 class _Context:
-    depth: int = 0
+    """What changes rarely on the way down (the depth, which changes at every element, is passed apart)."""
+
     prefix_nesting: int = 0
     preformatted: bool = False
 
-    def deeper(self, **changes: object) -> "_Context":
-        if not changes:  # the common case, once per element
-            return _Context(self.depth + 1, self.prefix_nesting, self.preformatted)
-        values = {
-            "depth": self.depth + 1,
-            "prefix_nesting": self.prefix_nesting,
-            "preformatted": self.preformatted,
-        }
-        values.update(changes)
-        return _Context(**values)  # type: ignore[arg-type]
+
+_TOP = _Context()
 
 
 class _Out:
@@ -119,7 +164,8 @@ class _Out:
 
     def text(self, piece: str) -> None:
         # Spaces at the start of a line, or after a space, collapse into nothing.
-        if self.pending or not self.line or not self.line[-1] or self.line[-1].endswith(" "):
+        line = self.line
+        if self.pending or not line or not line[-1] or line[-1][-1] == " ":
             piece = piece.lstrip(" ")
         if piece:
             self.raw(piece)
@@ -147,8 +193,8 @@ class _Out:
         return len(self.lines), len(self.line)
 
     def newlines(self, count: int) -> None:
-        if self.line or self.lines:
-            self.pending = max(self.pending, count)
+        if count > self.pending and (self.line or self.lines):
+            self.pending = count
 
     def _flush_line(self) -> None:
         self.lines.append("".join(self.line).rstrip())
@@ -160,18 +206,23 @@ class _Out:
         return _BLANK_LINES.sub("\n\n", "\n".join(self.lines)).strip("\n")
 
 
-def _render(node: Tag, ctx: _Context) -> str:
+def _render(node: Tag, ctx: _Context, depth: int) -> str:
     out = _Out()
-    _children(node, ctx, out)
+    _children(node, ctx, depth, out)
     return out.result()
 
 
-def _children(node: Tag, ctx: _Context, out: _Out) -> None:
-    for child in node.children:
-        if isinstance(child, Tag):
-            _element(child, ctx, out)
+def _children(node: Tag, ctx: _Context, depth: int, out: _Out) -> None:
+    for child in node.contents:
+        kind = type(child)
+        if kind is Tag:
+            _element(child, ctx, depth, out)  # type: ignore[arg-type]
+        elif kind is NavigableString:
+            _string(child, ctx, out)  # type: ignore[arg-type]
+        elif isinstance(child, Tag):
+            _element(child, ctx, depth, out)
         elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
-            _string(str(child), ctx, out)
+            _string(child, ctx, out)  # comments, CDATA and doctypes are PreformattedStrings: not text
 
 
 def _string(value: str, ctx: _Context, out: _Out) -> None:
@@ -192,14 +243,17 @@ def _flat(node: Tag, out: _Out) -> None:
     out.newlines(1)
 
 
-def _element(el: Tag, ctx: _Context, out: _Out) -> None:
+def _element(el: Tag, ctx: _Context, depth: int, out: _Out) -> None:
     name = el.name
-    if name in _DROP or _hidden(el):
+    if name in _DROP:
         return
-    if ctx.depth >= MAX_DEPTH:
+    attrs = el.attrs
+    if attrs and _hidden(attrs):
+        return
+    if depth >= MAX_DEPTH:
         _flat(el, out)
         return
-    inner = ctx.deeper()
+    inner = depth + 1
     if name == "br":
         out.newlines(1)
         out.raw("")
@@ -208,56 +262,56 @@ def _element(el: Tag, ctx: _Context, out: _Out) -> None:
         out.raw("---")
         out.newlines(2)
     elif name == "a":
-        _link(el, inner, out)
+        _link(el, ctx, inner, out)
     elif name == "img":
-        alt = _SPACES.sub(" ", el.get("alt") or "").strip()
+        alt = _SPACES.sub(" ", attrs.get("alt") or "").strip()
         if alt:
             out.text(f" [{alt}] ")
-    elif name in ("ul", "ol"):
+    elif name == "ul" or name == "ol":
         out.newlines(2 if ctx.prefix_nesting == 0 else 1)
-        _list(el, inner, out)
+        _list(el, ctx, inner, out)
         out.newlines(2 if ctx.prefix_nesting == 0 else 1)
     elif name == "table":
         out.newlines(2)
-        _table(el, inner, out)
+        _table(el, ctx, inner, out)
         out.newlines(2)
     elif name == "blockquote":
-        _quote(el, inner, out)
+        _quote(el, ctx, inner, out)
     elif name == "pre":
         out.newlines(2)
-        _children(el, inner.deeper(preformatted=True), out)
+        _children(el, _Context(ctx.prefix_nesting, True), inner + 1, out)
         out.newlines(2)
-    elif name == "p" and _word_paragraph(el):
+    elif name == "p" and _word_paragraph(attrs):
         # Word's MsoNormal paragraphs have no margins: they read as lines, and an empty one is a blank line.
         out.newlines(1)
         before = out.size()
-        _children(el, inner, out)
+        _children(el, ctx, inner, out)
         if out.size() == before:
             out.raw("")
         out.newlines(1)
     elif name in _PARAGRAPHS:
         out.newlines(2)
-        _children(el, inner, out)
+        _children(el, ctx, inner, out)
         out.newlines(2)
     elif name in _BLOCKS:
         out.newlines(1)
-        _children(el, inner, out)
+        _children(el, ctx, inner, out)
         out.newlines(1)
     else:
-        _children(el, inner, out)
+        _children(el, ctx, inner, out)
 
 
-def _word_paragraph(el: Tag) -> bool:
-    return any(str(c).startswith("Mso") for c in el.get("class") or ())
+def _word_paragraph(attrs: dict[str, Any]) -> bool:
+    return any(str(c).startswith("Mso") for c in attrs.get("class") or ())
 
 
-def _hidden(el: Tag) -> bool:
-    style = el.get("style")
-    return (bool(style) and _HIDDEN_STYLE.search(str(style)) is not None) or el.has_attr("hidden")
+def _hidden(attrs: dict[str, Any]) -> bool:
+    style = attrs.get("style")
+    return (bool(style) and _HIDDEN_STYLE.search(str(style)) is not None) or "hidden" in attrs
 
 
-def _link(el: Tag, ctx: _Context, out: _Out) -> None:
-    label = _SPACES.sub(" ", _render(el, ctx)).strip()
+def _link(el: Tag, ctx: _Context, depth: int, out: _Out) -> None:
+    label = _SPACES.sub(" ", _render(el, ctx, depth)).strip()
     href = str(el.get("href") or "").strip()
     target = href.removeprefix("mailto:").split("?")[0] if href.startswith("mailto:") else href
     shown = href.startswith(_LINK_SCHEMES) and target and _normal(target) not in _normal(label)
@@ -272,39 +326,40 @@ def _normal(text: str) -> str:
 
 
 def _items(el: Tag, names: tuple[str, ...]) -> list[Tag]:
-    return [c for c in el.children if isinstance(c, Tag) and c.name in names]
+    return [c for c in el.contents if isinstance(c, Tag) and c.name in names]
 
 
-def _list(el: Tag, ctx: _Context, out: _Out) -> None:
+def _list(el: Tag, ctx: _Context, depth: int, out: _Out) -> None:
     ordered = el.name == "ol"
     try:
         number = int(str(el.get("start") or 1))
     except ValueError:
         number = 1
     nested = ctx.prefix_nesting < _MAX_PREFIX_NESTING
-    for child in el.children:
+    item_ctx = _Context(ctx.prefix_nesting + 1, ctx.preformatted)
+    for child in el.contents:
         if isinstance(child, Tag) and child.name == "li":
             bullet = f"{number}. " if ordered else "- "
             number += 1
-            body = _render(child, ctx.deeper(prefix_nesting=ctx.prefix_nesting + 1)) if nested else None
-            if body is None:
-                _children(child, ctx, out)
+            if not nested:
+                _children(child, ctx, depth, out)
                 out.newlines(1)
                 continue
+            body = _render(child, item_ctx, depth + 1)
             lines = body.split("\n") if body else [""]
             indent = " " * len(bullet)
             out.newlines(1)
             out.block("\n".join([bullet + lines[0], *(indent + line if line else "" for line in lines[1:])]))
             out.newlines(1)
         elif isinstance(child, Tag):
-            _element(child, ctx, out)  # stray content inside a list still reads
+            _element(child, ctx, depth, out)  # stray content inside a list still reads
         elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
-            _string(str(child), ctx, out)
+            _string(child, ctx, out)
 
 
 def _rows(table: Tag) -> list[Tag]:
     rows = []
-    for part in table.children:
+    for part in table.contents:
         if isinstance(part, Tag):
             if part.name == "tr":
                 rows.append(part)
@@ -313,13 +368,13 @@ def _rows(table: Tag) -> list[Tag]:
     return rows
 
 
-def _table(el: Tag, ctx: _Context, out: _Out) -> None:
+def _table(el: Tag, ctx: _Context, depth: int, out: _Out) -> None:
     caption = next(iter(_items(el, ("caption",))), None)
     if caption is not None:
-        out.block(_render(caption, ctx))
+        out.block(_render(caption, ctx, depth))
         out.newlines(1)
     for row in _rows(el):
-        cells = [text for cell in _items(row, ("td", "th")) if (text := _render(cell, ctx))]
+        cells = [text for cell in _items(row, ("td", "th")) if (text := _render(cell, ctx, depth))]
         if not cells:
             continue
         out.newlines(1)
@@ -333,8 +388,8 @@ def _table(el: Tag, ctx: _Context, out: _Out) -> None:
         out.newlines(1)
 
 
-def _quote(el: Tag, ctx: _Context, out: _Out) -> None:
-    body = _render(el, ctx.deeper(prefix_nesting=ctx.prefix_nesting + 1))
+def _quote(el: Tag, ctx: _Context, depth: int, out: _Out) -> None:
+    body = _render(el, _Context(ctx.prefix_nesting + 1, ctx.preformatted), depth + 1)
     if not body:
         return
     out.newlines(2)
