@@ -390,8 +390,6 @@ _ORDER_COLUMNS = {
     "id": "file_id",
 }
 
-# Every file, in id order: what the API's reader keeps of a store it lists again and again.
-ALL_FILES = f"SELECT {_SELECTED} FROM files ORDER BY file_id"
 COUNT_ALL_FILES = "SELECT count(*) FROM files"
 
 
@@ -468,10 +466,24 @@ def list_files(q: FileQuery) -> tuple[str, str, list[Any]]:
     return page, f"SELECT count(*) FROM files WHERE {where}", params
 
 
-def ordered_file_ids(q: FileQuery) -> tuple[str, list[Any]]:
-    """Every file id the query matches, in its order: sorts the ids and sort keys alone, not whole rows."""
+def ordered_file_ids(q: FileQuery, source: str = "files") -> tuple[str, list[Any]]:
+    """Every file id the query matches, in its order: sorts the ids and sort keys alone, not whole rows.
+
+    `source` is the `files` view, or a copy of it that the API's reader made (`copy_files`).
+    """
     where, params = file_filters(q)
-    return f"SELECT file_id FROM files WHERE {where} {order_clause(q)}", params
+    return f"SELECT file_id FROM {source} WHERE {where} {order_clause(q)}", params
+
+
+def copy_files(target: str) -> str:
+    """Copy the `files` view into the table `target` (a name of the API reader's own, in memory), where the
+    same filters run without the view's join and without decompressing the file's columns."""
+    return f"CREATE TABLE {target} AS SELECT {', '.join(FILE_COLUMNS)} FROM files"
+
+
+def all_files(source: str) -> str:
+    """Every file of `source` (the view or a copy), in id order."""
+    return f"SELECT {_SELECTED} FROM {source} ORDER BY file_id"
 
 
 def files_by_id(file_ids: Sequence[int]) -> tuple[str, list[Any]]:

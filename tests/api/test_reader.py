@@ -96,7 +96,8 @@ def test_the_reader_agrees_with_the_mail_store(tmp_path: Path, keep_files: int) 
             for query, page in zip(QUERIES, expected, strict=True):
                 assert shared.list_files(path, query) == page, query
         (entry,) = shared._attached.values()
-        assert (entry.files is not None) == bool(keep_files)  # loaded after a few pages, if they fit
+        assert (entry.files is not None) == bool(keep_files)  # loaded after a few pages, if they fit ...
+        assert (entry.source != "files") == bool(keep_files)  # ... and filtered in memory from then on
     finally:
         shared.close()
     assert shared._kept == 0  # detaching gave the files' share back
