@@ -3,7 +3,8 @@
 - Org-scoped routes take `authorization: Bearer <api key>` only.
 - User-scoped routes take `authorization: Token <access token>`, or `Bearer <api key>` with a `customer-id`
   header. A client configured with both sends two `authorization` lines (Token first); every line is
-  tried, so either order works. A customer named by `customer-id` is created on first sight, as in Carbon.
+  tried, so either order works. `/auth/v1/access_token` takes the key form only (as Carbon declares it),
+  so a token cannot renew itself. A customer named by `customer-id` is created on first sight, as in Carbon.
 """
 
 from dataclasses import dataclass
@@ -76,6 +77,18 @@ def org_caller(request: Request, _: Annotated[str | None, Depends(_authorization
     raise Unauthorized("this route needs `authorization: Bearer <api key>` with a live API key")
 
 
+def _key_customer(request: Request, ctx: ApiContext, credential: str) -> CustomerCaller | None:
+    """The caller for `Bearer <api key>` with a `customer-id` header; None if the key is not live."""
+    key = ctx.api_key(credential)
+    if key is None:
+        return None
+    customer_id = request.headers.get("customer-id")
+    if customer_id is None:
+        raise Unauthorized("with `Bearer <api key>`, this route also needs a `customer-id` header")
+    check_customer_id(customer_id, ("header", "customer-id"))
+    return CustomerCaller(key.organization_id, ctx.customer(key.organization_id, customer_id))
+
+
 def customer_caller(
     request: Request,
     _a: Annotated[str | None, Depends(_authorization)] = None,
@@ -87,18 +100,31 @@ def customer_caller(
             customer = ctx.control.authenticate_access_token(credential)
             if customer is not None:
                 return CustomerCaller(customer.organization_id, customer)
-        elif scheme == "bearer" and (key := ctx.api_key(credential)) is not None:
-            customer_id = request.headers.get("customer-id")
-            if customer_id is None:
-                raise Unauthorized("with `Bearer <api key>`, this route also needs a `customer-id` header")
-            check_customer_id(customer_id, ("header", "customer-id"))
-            return CustomerCaller(key.organization_id, ctx.customer(key.organization_id, customer_id))
+        elif scheme == "bearer" and (caller := _key_customer(request, ctx, credential)) is not None:
+            return caller
     raise Unauthorized(
         "this route needs `authorization: Token <access token>`, or `authorization: Bearer <api key>` "
         "with a `customer-id` header; none given was valid"
     )
 
 
+def key_customer_caller(
+    request: Request,
+    _a: Annotated[str | None, Depends(_authorization)] = None,
+    _c: Annotated[str | None, Depends(_customer_id)] = None,
+) -> CustomerCaller:
+    """Only `Bearer <api key>` + `customer-id`: an access token must not mint its own successor."""
+    ctx = context(request)
+    for scheme, credential in _credentials(request):
+        if scheme == "bearer" and (caller := _key_customer(request, ctx, credential)) is not None:
+            return caller
+    raise Unauthorized(
+        "this route needs `authorization: Bearer <api key>` with a `customer-id` header "
+        "(an access token cannot mint another)"
+    )
+
+
 Org = Annotated[OrgCaller, Depends(org_caller)]
 Caller = Annotated[CustomerCaller, Depends(customer_caller)]
+KeyCaller = Annotated[CustomerCaller, Depends(key_customer_caller)]
 Context = Annotated[ApiContext, Depends(context)]

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from pipelines.api._auth import Caller, Context, Org, check_customer_id
+from pipelines.api._auth import Caller, Context, KeyCaller, Org, check_customer_id
 from pipelines.api._context import ApiContext
 from pipelines.api._errors import NotFound
 from pipelines.api._models import (
@@ -155,8 +155,11 @@ def delete_users(body: DeleteUsersInput, ctx: Context, org: Org) -> dict[str, bo
 
 
 @router.get("/auth/v1/access_token", response_model=TokenResponse, tags=["Auth"])
-def access_token(ctx: Context, caller: Caller) -> dict[str, str]:
-    """A short-lived token for the customer, for `authorization: Token <access_token>` (e.g. a browser)."""
+def access_token(ctx: Context, caller: KeyCaller) -> dict[str, str]:
+    """A short-lived token for the customer, for `authorization: Token <access_token>` (e.g. a browser).
+
+    Only `Bearer <api key>` + `customer-id` may ask: a token minting its successor would never expire.
+    """
     issued = ctx.control.issue_access_token(
         caller.customer.id, ttl=timedelta(seconds=ctx.settings.access_token_ttl_s)
     )

@@ -236,3 +236,23 @@ def test_access_tokens_and_both_authorization_lines(
     assert (
         httpx.post(f"{api.url}/list_users", json={}, headers=with_token, trust_env=False).status_code == 401
     )
+
+
+def test_an_access_token_cannot_mint_its_successor(
+    api, client: httpx.Client, api_key: str, customer: str
+) -> None:
+    token = client.get("/auth/v1/access_token", headers=as_customer(customer)).json()["access_token"]
+    with_token = {"authorization": f"Token {token}"}
+    assert httpx.get(f"{api.url}/whoami", headers=with_token, trust_env=False).status_code == 200
+    renewed = httpx.get(f"{api.url}/auth/v1/access_token", headers=with_token, trust_env=False)
+    assert renewed.status_code == 401
+    assert "Bearer <api key>" in renewed.json()["detail"]
+    # With the customer-id header too, a token is still not an API key.
+    renewed = httpx.get(
+        f"{api.url}/auth/v1/access_token", headers=with_token | as_customer(customer), trust_env=False
+    )
+    assert renewed.status_code == 401
+    # The SDK's two lines (Token first, then the key) mint through the key.
+    both = [("authorization", f"Token {token}"), ("authorization", f"Bearer {api_key}"),
+            ("customer-id", customer)]  # fmt: skip
+    assert httpx.get(f"{api.url}/auth/v1/access_token", headers=both, trust_env=False).status_code == 200
