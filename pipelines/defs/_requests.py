@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-import filters
+from pipelines import sync as engine
 from pipelines.defs import _tags
 from pipelines.defs._errors import BadRequest
 from pipelines.defs.config import DeleteCustomerConfig, DeleteEmailsConfig, ResyncConfig, SyncConfig
@@ -99,13 +99,13 @@ def _run_config(
                 raise BadRequest("the customer has no live Outlook connection to sync")
             text = sync.filter_text.strip()
             try:
-                tree = filters.parse(text or sync.filters or None)
-            except filters.FilterError as error:
+                canonical = engine.normalise_filter(text or sync.filters) if (text or sync.filters) else ""
+            except engine.InvalidRequest as error:
                 raise BadRequest(f"bad filter: {error}") from None
             config = SyncConfig(
                 request_id=request.id,
                 folders=[sync.folder] if sync.folder else [],
-                filter=filters.to_text(tree) if (text or sync.filters) else "",
+                filter=canonical,
                 attachments=sync.sync_attachments,
                 connection_id=sync.data_source_id,
             )

@@ -4,7 +4,6 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-import filters
 from pipelines import sync
 from pipelines.defs import _report, _tags
 from pipelines.defs._request_status import carrying_out
@@ -31,11 +30,10 @@ def outlook_emails(
     """Sync the customer's mailbox (the run's folders and filter, else the customer's) into its mail store."""
     customer_id = context.partition_key
     _tags.tag_customer(context)
-    tree = config.filter_tree()
     options = sync.SyncOptions(
         folders=tuple(config.folders) or None,
         subfolders=config.subfolders,
-        filter=None if tree is None else filters.to_text(tree),
+        filter=config.filter_text(),
         one_off=config.one_off,
         attachments=config.attachments,
         connection_id=config.connection_id,

@@ -1,8 +1,9 @@
 """Per-run options of the jobs (`dg.Config`): what the launchpad shows and the sensor fills from API requests.
 
 Filters come in either spelling: `filter` takes the text form (or Carbon JSON as text), `filters` takes
-Carbon's JSON as a mapping, which reads naturally in the launchpad's YAML. Both go through `filters.parse`
-when the run starts, so a bad filter fails the run with the `FilterError` message.
+Carbon's JSON as a mapping, which reads naturally in the launchpad's YAML. Both go through the filter
+language (by way of `sync.normalise_filter`) when the run starts, so a bad filter fails the run with the
+filter language's own message.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-import filters
+from pipelines import sync
 
 
 class RequestConfig(dg.Config):
@@ -34,8 +35,9 @@ class SyncConfig(RequestConfig):
     attachments: bool = False
     connection_id: int | None = None  # Carbon's data_source_id; none: the customer's Outlook connection
 
-    def filter_tree(self) -> filters.Filter | None:
-        """The parsed filter (None: the customer's default, or everything); raises `dg.Failure` if bad."""
+    def filter_text(self) -> str | None:
+        """The filter as canonical text (None: the customer's default, or everything); raises `dg.Failure`
+        if bad."""
         text, carbon = self.filter.strip(), self.filters
         if text and carbon:
             raise dg.Failure(
@@ -43,7 +45,7 @@ class SyncConfig(RequestConfig):
             )
         if not text and not carbon:
             return None
-        return parse_filter(text or carbon)
+        return normalise_filter(text or carbon)
 
 
 class ResyncConfig(RequestConfig):
@@ -64,9 +66,9 @@ class DeleteCustomerConfig(RequestConfig):
     """Delete a customer's mail store, connections and partition."""
 
 
-def parse_filter(value: str | dict[str, Any]) -> filters.Filter:
-    """`filters.parse`, with a `FilterError` turned into a run failure that carries its message."""
+def normalise_filter(value: str | dict[str, Any]) -> str:
+    """`sync.normalise_filter`, with a bad filter turned into a run failure that carries its message."""
     try:
-        return filters.parse(value)
-    except filters.FilterError as error:
+        return sync.normalise_filter(value)
+    except sync.InvalidRequest as error:
         raise dg.Failure(description=f"bad filter: {error}") from None

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pipelines.settings import Settings
 from pipelines.store import FileQuery
-from pipelines.sync._engine import Progress, parse_filter, sync
+from pipelines.sync._engine import Progress, normalise_filter, parse_filter, sync
 from pipelines.sync._errors import (
     ConnectionNotFound,
     ConnectionRefused,
@@ -73,6 +73,7 @@ __all__ = [
     "SyncResult",
     "delete_customer",
     "delete_emails",
+    "normalise_filter",
     "parse_filter",
     "resync_emails",
     "sync_customer",

@@ -74,7 +74,6 @@ LIGHT_PAGE_SIZE = 500
 """Page size of listings without bodies (the batch strategy): small pages of ids and a few properties."""
 
 Progress = Callable[[SyncProgress], None]
-_INTERRUPTED = "interrupted: the run's process stopped before it finished"
 
 
 def parse_filter(value: str | dict[str, Any] | None) -> filters.Filter:
@@ -83,6 +82,12 @@ def parse_filter(value: str | dict[str, Any] | None) -> filters.Filter:
         return filters.parse(value)
     except filters.FilterError as error:
         raise InvalidRequest(f"the filter is not valid: {error}") from None
+
+
+def normalise_filter(value: str | dict[str, Any]) -> str:
+    """A filter in either spelling as its canonical text (what `SyncOptions.filter` takes); InvalidRequest
+    with the filter language's own explanation."""
+    return filters.to_text(parse_filter(value))
 
 
 @dataclass
