@@ -1,5 +1,7 @@
 """`python -m pipelines.api`: the same as `mailroom api`."""
 
-from pipelines.cli.api import serve_app
+import sys
 
-serve_app()
+from pipelines.api._server import main
+
+sys.exit(main())

@@ -1,9 +1,11 @@
-"""Serve the API with uvicorn, announcing where it listens; and `ApiProcess`, the same in a child process.
+"""Serve the API with uvicorn, announcing where it listens; `run` and `main`, the `mailroom api` command
+(`python -m pipelines.api` without the rest of the CLI); and `ApiProcess`, the same in a child process.
 
 The socket is bound before the announcement, so the printed port is real (port 0 picks a free one) and
 requests made right after it wait in the backlog until uvicorn accepts them.
 """
 
+import argparse
 import json
 import logging
 import os
@@ -18,6 +20,10 @@ from types import TracebackType
 from typing import IO, Any, TextIO
 
 from pipelines.api._settings import ApiSettings
+
+# Outbound requests (webhooks, Graph) are logged by httpx at INFO with their full URL, and a webhook URL's
+# query string may carry the receiver's token: only their warnings reach the API's log.
+_QUIET = ("httpx", "httpcore")
 
 
 def bind(settings: ApiSettings) -> tuple[socket.socket, ApiSettings]:
@@ -37,6 +43,8 @@ def serve(settings: ApiSettings, *, announce_json: bool = False, out: TextIO = s
     from pipelines.api._app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
     sock, settings = bind(settings)
     app = create_app(settings)
     announcement = {"url": settings.base_url, "pid": os.getpid(), "docs": f"{settings.base_url}/docs"}
@@ -53,6 +61,59 @@ def serve(settings: ApiSettings, *, announce_json: bool = False, out: TextIO = s
         server_header=False,
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def run(
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    public_url: str | None = None,
+    public: bool = False,
+    announce_json: bool = False,
+) -> int:
+    """`mailroom api`: settings from the environment with these overrides, then serve; returns the exit
+    status, having said on stderr what was wrong (2) when the settings or the bind fail."""
+    from pydantic import ValidationError
+
+    from pipelines.settings import SettingsError
+
+    overrides = {"host": host, "port": port, "public_url": public_url, "public": public or None}
+    try:
+        settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
+        serve(settings, announce_json=announce_json)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        return _fail(problems)
+    except (RuntimeError, OSError, SettingsError) as error:
+        return _fail(str(error))
+    return 0
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"mailroom: {message}\n")
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.api [--host H] [--port P] [--public-url U] [--public] [--json]`."""
+    parser = argparse.ArgumentParser(prog="python -m pipelines.api", description=run.__doc__)
+    parser.add_argument("--host", help="address to bind [env MAILROOM_API_HOST; 127.0.0.1]")
+    parser.add_argument("--port", type=int, help="port; 0 picks a free one [env MAILROOM_API_PORT; 8000]")
+    parser.add_argument(
+        "--public-url", help="base URL clients and browsers use [env MAILROOM_API_PUBLIC_URL]"
+    )
+    parser.add_argument("--public", action="store_true", help="allow a non-loopback --host")
+    parser.add_argument("--json", action="store_true", help="announce {url, pid} as one JSON line")
+    args = parser.parse_args(argv)
+    return run(
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        public=args.public,
+        announce_json=args.json,
+    )
 
 
 class ApiProcess:

@@ -1,6 +1,8 @@
 """The API's own settings (`MAILROOM_API_*`); the stores and Graph read theirs from the environment too."""
 
-from pydantic import Field, HttpUrl, field_validator
+import ipaddress
+
+from pydantic import Field, HttpUrl, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,7 +16,10 @@ class ApiSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MAILROOM_API_", extra="ignore")
 
-    host: str = Field("127.0.0.1", description="Address to bind (loopback unless a proxy needs otherwise)")
+    public: bool = Field(
+        False, description="Allow binding a non-loopback host (serving beyond this machine) on purpose"
+    )
+    host: str = Field("127.0.0.1", description="Address to bind (loopback unless `public` says otherwise)")
     port: int = Field(8000, ge=0, le=65535)
     public_url: HttpUrl | None = Field(None, description="Default: http://<host>:<port>")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get 413")
@@ -32,6 +37,16 @@ class ApiSettings(BaseSettings):
         (10.0, 60.0, 300.0), description="Waits before each retry; Carbon retries 3 times"
     )
 
+    @field_validator("host")
+    @classmethod
+    def _loopback_unless_public(cls, host: str, info: ValidationInfo) -> str:
+        if not info.data.get("public") and not is_loopback(host):
+            raise ValueError(
+                f"{host} is not a loopback address; to serve beyond this machine say so with --public "
+                "(MAILROOM_API_PUBLIC=1), ideally behind a TLS proxy"
+            )
+        return host
+
     @field_validator("public_url")
     @classmethod
     def _no_trailing_path(cls, url: HttpUrl | None) -> HttpUrl | None:
@@ -46,3 +61,13 @@ class ApiSettings(BaseSettings):
             return str(self.public_url).rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only: `localhost` or a loopback IP."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

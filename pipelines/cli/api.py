@@ -18,12 +18,6 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _problems(error) -> str:  # a pydantic ValidationError, imported lazily
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()
-    )
-
-
 @app.command("api")
 def api(
     host: Annotated[
@@ -35,29 +29,21 @@ def api(
     public_url: Annotated[
         str | None, typer.Option(help="Base URL clients and browsers use [env MAILROOM_API_PUBLIC_URL]")
     ] = None,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="Allow a non-loopback --host (serve beyond this machine) [env MAILROOM_API_PUBLIC]",
+        ),
+    ] = False,
     json: Annotated[bool, typer.Option("--json", help="Announce {url, pid} as one JSON line")] = False,
 ) -> None:
     """Serve the HTTP API (Carbon's routes for Outlook, docs at /docs) and deliver webhooks."""
-    from pydantic import ValidationError
+    from pipelines.api._server import run
 
-    from pipelines.api import ApiSettings, serve
-    from pipelines.settings import SettingsError
-
-    overrides = {"host": host, "port": port, "public_url": public_url}
-    try:
-        settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
-        serve(settings, announce_json=json)
-    except ValidationError as error:
-        raise _fail(_problems(error)) from None
-    except (RuntimeError, OSError, SettingsError) as error:
-        raise _fail(str(error)) from None
-
-
-def serve_app() -> None:
-    """`python -m pipelines.api`: the `api` command alone."""
-    single = typer.Typer(add_completion=False)
-    single.command()(api)
-    single()
+    status = run(host=host, port=port, public_url=public_url, public=public, announce_json=json)
+    if status:
+        raise typer.Exit(status)
 
 
 def _control():

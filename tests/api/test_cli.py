@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography.fernet import Fernet
+from pydantic import ValidationError
 
-from pipelines.api import ApiProcess
+from pipelines.api import ApiProcess, ApiSettings
 from tests.api.conftest import server_env
 
 MAILROOM = str(Path(sys.executable).parent / "mailroom")
@@ -52,3 +54,36 @@ def test_mailroom_api_explains_a_missing_secret_key(tmp_path: Path) -> None:
     bad_port = run(env | {"MAILROOM_SECRET_KEY": Fernet.generate_key().decode()}, "api", "--port", "70000")
     assert bad_port.returncode == 2
     assert "port" in bad_port.stderr
+
+
+def test_a_non_loopback_host_needs_public_said_explicitly(tmp_path: Path) -> None:
+    env = server_env(tmp_path, Fernet.generate_key().decode(), None)
+    refused = run(env, "api", "--host", "0.0.0.0", "--port", "0")
+    assert refused.returncode == 2
+    assert "0.0.0.0 is not a loopback address" in refused.stderr
+    assert "--public" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    by_env = run(env | {"MAILROOM_API_HOST": "192.0.2.10"}, "api", "--port", "0")
+    assert by_env.returncode == 2
+    assert "192.0.2.10 is not a loopback address" in by_env.stderr
+    # python -m pipelines.api is the same command, and loads none of the CLI (api must not import cli).
+    alone = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pipelines.api", "--host", "0.0.0.0", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert alone.returncode == 2
+    assert "0.0.0.0 is not a loopback address" in alone.stderr
+    assert "pipelines.api._server" in alone.stderr  # importtime lists what was imported
+    assert "pipelines.cli" not in alone.stderr
+
+
+def test_loopback_hosts_and_public_ones_said_explicitly_are_settings() -> None:
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        assert ApiSettings(host=host).host == host
+    assert ApiSettings(host="0.0.0.0", public=True).host == "0.0.0.0"
+    with pytest.raises(ValidationError, match="not a loopback address"):
+        ApiSettings(host="10.0.0.5")

@@ -11,6 +11,7 @@ from pipelines.api import ApiProcess
 from pipelines.store import ControlStore
 from tests.api.conftest import as_customer
 from tests.api.mail import email, fill
+from tests.api.receiver import Receiver
 
 
 @pytest.fixture
@@ -234,29 +235,43 @@ def test_a_fourth_webhook_is_refused(client: httpx.Client) -> None:
 
 
 def test_nothing_secret_in_answers_or_the_log(
-    api: ApiProcess, client: httpx.Client, api_key: str, customer: str
+    api: ApiProcess, client: httpx.Client, control: ControlStore, api_key: str, customer: str
 ) -> None:
     hook = client.post("/add_webhook", json={"url": "https://hooks.example.com/secret-test"}).json()
-    try:
-        assert len(hook["signing_key"]) == 32
-        listed = client.post("/webhooks", json={}).text
-        assert hook["signing_key"] not in listed
-        assert "signing_key" not in listed
-        token = client.get("/auth/v1/access_token", headers=as_customer(customer)).json()
-        link = client.post(
-            "/user_files_v2", json={"include_raw_file": True}, headers=as_customer(customer)
-        ).status_code
-        assert link == 200
-        client.get("/integrations/outlook?code=the-auth-code&state=some-state")
-    finally:
-        client.delete(f"/delete_webhook/{hook['id']}")
+    # A receiver whose URL carries its own token: delivered to, never written to the log.
+    with Receiver() as receiver:
+        local = client.post("/add_webhook", json={"url": f"{receiver.url}?token=RECEIVER-SECRET-7"}).json()
+        try:
+            assert len(hook["signing_key"]) == 32
+            listed = client.post("/webhooks", json={}).text
+            assert hook["signing_key"] not in listed
+            assert "signing_key" not in listed
+            token = client.get("/auth/v1/access_token", headers=as_customer(customer)).json()
+            link = client.post(
+                "/user_files_v2", json={"include_raw_file": True}, headers=as_customer(customer)
+            ).status_code
+            assert link == 200
+            client.get("/integrations/outlook?code=the-auth-code&state=some-state")
+            owner = control.customer(customer)
+            assert owner is not None
+            connection = control.save_connection(owner.id, "secret-test@contoso.test", auth_kind="app")
+            client.post(
+                "/revoke_access_token", json={"data_source_id": connection.id}, headers=as_customer(customer)
+            )
+            (got,) = receiver.wait_for(lambda r: any(b"REVOKE" in x.body for x in r))
+            assert got.path == "/hook?token=RECEIVER-SECRET-7"
+        finally:
+            client.delete(f"/delete_webhook/{hook['id']}")
+            client.delete(f"/delete_webhook/{local['id']}")
     log = api.log_tail(200_000)
     for secret in (
         api_key,
         hook["signing_key"],
+        local["signing_key"],
         token["access_token"],
         token["refresh_token"],
         "the-auth-code",
+        "RECEIVER-SECRET-7",
     ):
         assert secret not in log
     assert "POST /webhooks 200" in log
