@@ -27,11 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from pipelines.defs.local import InstanceKind, LocalSite, graph_env
 from sandbox import SandboxInfo
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Set by .ci/run: in CI a missing Chromium fails the screenshot test instead of skipping it.
+REQUIRE_CHROMIUM = "MAILROOM_REQUIRE_CHROMIUM"
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -93,6 +96,17 @@ class DagsterSite(LocalSite):
         if body.get("errors"):
             raise AssertionError(f"GraphQL errors: {body['errors']}")
         return body["data"]
+
+
+def require_chromium(binary: Path = CHROMIUM, env: Mapping[str, str] = os.environ) -> None:
+    """Return if `binary` is there; otherwise fail (when MAILROOM_REQUIRE_CHROMIUM=1, as in CI) or skip,
+    saying why either way."""
+    if binary.exists():
+        return
+    reason = f"no {binary} (Debian's chromium package) for the screenshot"
+    if env.get(REQUIRE_CHROMIUM) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_CHROMIUM}=1 says this run must take it (CI installs it)")
+    pytest.skip(f"{reason}; CI installs it")
 
 
 def chromium(

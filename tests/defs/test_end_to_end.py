@@ -18,7 +18,7 @@ import pytest
 from pipelines.defs.local import REPO_ROOT
 from sandbox import AdminClient, SandboxInfo
 
-from .harness import CHROMIUM, DagsterSite, chromium, png_size
+from .harness import DagsterSite, chromium, png_size, require_chromium
 
 pytestmark = pytest.mark.slow
 
@@ -116,8 +116,7 @@ def test_the_webserver_serves_the_code_location_and_launches_like_the_launchpad(
         assert site.wait([run_id])[run_id].status == dg.DagsterRunStatus.SUCCESS
         assert site.stores.mail("alex", read_only=True).counts().emails > 0
 
-        if not CHROMIUM.exists():
-            pytest.skip("no /usr/bin/chromium (Debian's chromium package) for the screenshot; CI installs it")
+        require_chromium()
         take_screenshot(site, port, tmp_path)
 
 
