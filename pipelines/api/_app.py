@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.api import _files, _integrations, _users, _webhooks
 from pipelines.api._context import ApiContext
-from pipelines.api._errors import ApiError, InvalidInput
+from pipelines.api._errors import ApiError, InvalidInput, PayloadTooLarge
 from pipelines.api._models import Health
 from pipelines.api._settings import ApiSettings
 from pipelines.api._webhooks import WebhookDeliverer
@@ -29,6 +29,13 @@ DESCRIPTION = """Carbon's API for Outlook, served by Mailroom: point `carbon-pyt
 
 Org routes take `authorization: Bearer <api key>`; user routes take `Token <access token>` or
 `Bearer <api key>` with a `customer-id` header. Create keys with `mailroom api-keys create NAME`."""
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    """The answer for an `ApiError`: its status and `{"detail": ...}` (a 401 also names the scheme)."""
+    detail: Any = error.detail() if isinstance(error, InvalidInput) else error.message
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return JSONResponse({"detail": detail}, status_code=error.status, headers=headers)
 
 
 class BodyLimit:
@@ -72,10 +79,11 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"the request body is larger than {self.limit} bytes"}, status_code=413
+        # Outside FastAPI's exception handlers, so the error is rendered here the same way they would.
+        error = PayloadTooLarge(
+            f"the request body is larger than {self.limit} bytes (the limit is MAILROOM_API_MAX_BODY_BYTES)"
         )
-        await response(scope, receive, send)
+        await error_response(error)(scope, receive, send)
 
 
 class AccessLog:
@@ -160,9 +168,7 @@ def create_app(
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
-        detail: Any = error.detail() if isinstance(error, InvalidInput) else error.message
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return JSONResponse({"detail": detail}, status_code=error.status, headers=headers)
+        return error_response(error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
