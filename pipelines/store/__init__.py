@@ -65,6 +65,7 @@ from pipelines.store._mail_types import (
     SyncState,
 )
 from pipelines.store._paths import customer_slug, mail_store_path
+from pipelines.store._request_runs import requests_with_runs, settle_request
 from pipelines.store._secrets import KEY_VARIABLE, SecretBox
 from pipelines.store.control import DEFAULT_ORGANIZATION_ID, MAX_WEBHOOKS, ControlStore
 from pipelines.store.mail import DEFAULT_MAX_ATTACHMENT_BYTES, MailStore, delete_mail_store
@@ -134,5 +135,7 @@ __all__ = [
     "enqueue_webhook_events",
     "mail_store_path",
     "record_requests",
+    "requests_with_runs",
+    "settle_request",
     "webhook_payload",
 ]
