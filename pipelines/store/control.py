@@ -6,7 +6,7 @@ Every statement is a literal with bound parameters.
 """
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -634,23 +634,44 @@ class ControlStore:
         return sorted(r["id"] for r in rows)
 
     def claim_due_deliveries(
-        self, *, limit: int = 50, lease: timedelta = timedelta(seconds=60)
+        self,
+        *,
+        limit: int = 50,
+        lease: timedelta = timedelta(seconds=60),
+        per_webhook: int | None = None,
+        max_webhooks: int | None = None,
+        skip_webhooks: Collection[int] = (),
     ) -> list[Delivery]:
-        """Pending deliveries whose time has come; each is pushed `lease` into the future so a second sender
-        does not take it too, until `record_delivery_attempt` settles it.
+        """Pending deliveries whose time has come, oldest first; each is pushed `lease` into the future so a
+        second sender does not take it too, until `record_delivery_attempt` settles it.
+
+        A sender that sends to several webhooks at once takes at most `per_webhook` deliveries for each of
+        at most `max_webhooks` webhooks, none of those in `skip_webhooks` (the ones it is still sending to),
+        so one slow receiver's backlog never fills a claim that others' events wait behind.
         """
         now = self._now()
         with self._write() as con:
             rows = con.execute(
                 """
+                WITH due AS (
+                    SELECT id, webhook_id, next_attempt_at,
+                           row_number() OVER (PARTITION BY webhook_id ORDER BY next_attempt_at, id) AS n
+                    FROM webhook_deliveries
+                    WHERE status = 'pending' AND next_attempt_at <= ?
+                      AND webhook_id NOT IN (SELECT value FROM json_each(?))
+                ), hooks AS (
+                    SELECT webhook_id FROM due WHERE n = 1 ORDER BY next_attempt_at, id LIMIT ?
+                )
                 UPDATE webhook_deliveries SET next_attempt_at = ?
-                WHERE id IN (SELECT id FROM webhook_deliveries
-                             WHERE status = 'pending' AND next_attempt_at <= ?
+                WHERE id IN (SELECT id FROM due
+                             WHERE n <= ? AND webhook_id IN (SELECT webhook_id FROM hooks)
                              ORDER BY next_attempt_at, id LIMIT ?)
                 RETURNING id
                 """,
-                (_iso(now + lease), _iso(now), limit),
-            ).fetchall()
+                (_iso(now), orjson.dumps(sorted(skip_webhooks)).decode(),
+                 -1 if max_webhooks is None else max_webhooks, _iso(now + lease),
+                 limit if per_webhook is None else per_webhook, limit),
+            ).fetchall()  # fmt: skip
             found = [self._delivery(con, r["id"]) for r in rows]
         return sorted(found, key=lambda d: d.id)
 
@@ -842,7 +863,12 @@ class ControlStore:
         return OAuthState(row["customer_pk"], flow, orjson.loads(row["payload"]), _time(row["created_at"]))  # type: ignore[arg-type]
 
     def prune(self, *, older_than: timedelta = timedelta(days=30)) -> int:
-        """Drop used or expired OAuth states, expired tokens, and settled deliveries over `older_than`."""
+        """Drop used or expired OAuth states, expired or revoked access tokens, and settled deliveries
+        over `older_than`; returns how many rows went. The API's webhook deliverer calls it periodically.
+
+        A token row goes once its access token expires: Mailroom accepts no refresh token anywhere (Carbon
+        documents no route for one), so nothing can use the row after that.
+        """
         now = self._now()
         cutoff = _iso(now - older_than)
         with self._write() as con:
@@ -851,7 +877,8 @@ class ControlStore:
                 (_iso(now),),
             ).fetchall()
             gone += con.execute(
-                "DELETE FROM access_tokens WHERE refresh_expires_at < ? RETURNING 1", (_iso(now),)
+                "DELETE FROM access_tokens WHERE expires_at < ? OR revoked_at IS NOT NULL RETURNING 1",
+                (_iso(now),),
             ).fetchall()
             gone += con.execute(
                 "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < ? RETURNING 1",

@@ -297,6 +297,63 @@ def test_deliveries_flow_through_the_outbox(control: ControlStore, clock: Clock)
     assert one.id != two.id
 
 
+def test_a_claim_takes_a_batch_per_webhook_and_skips_busy_ones(control: ControlStore, clock: Clock) -> None:
+    slow, _ = control.add_webhook("https://slow.example.com")
+    fast, _ = control.add_webhook("https://fast.example.com")
+    third, _ = control.add_webhook("https://third.example.com")
+    for n in range(6):
+        control.enqueue_deliveries("FILE_READY", f'{{"n": {n}}}', customer_id="acme")
+        clock.advance(seconds=1)
+    # Three per webhook, oldest first, rather than the six oldest rows whatever webhook they are for.
+    first = control.claim_due_deliveries(limit=100, per_webhook=3, max_webhooks=2)
+    assert [(d.webhook_id, d.payload) for d in first] == [
+        (hook, f'{{"n": {n}}}') for n in range(3) for hook in (slow.id, fast.id)
+    ]
+    # The sender is still busy with `slow`: the next claim serves the others.
+    second = control.claim_due_deliveries(limit=100, per_webhook=3, skip_webhooks={slow.id})
+    assert {d.webhook_id for d in second} == {fast.id, third.id}
+    assert [d.payload for d in second if d.webhook_id == fast.id] == [f'{{"n": {n}}}' for n in (3, 4, 5)]
+    assert [d.payload for d in second if d.webhook_id == third.id] == [f'{{"n": {n}}}' for n in (0, 1, 2)]
+    rest = control.claim_due_deliveries(limit=100)
+    assert {d.webhook_id for d in rest} == {slow.id, third.id}
+    assert len(rest) == 6
+
+
+def test_prune_drops_expired_states_tokens_and_old_settled_deliveries(
+    control: ControlStore, clock: Clock
+) -> None:
+    (acme,) = control.update_customers(["acme"])
+    hook, _ = control.add_webhook("https://a.example.com")
+    old_state_used, old_state_expired = "s-used", "s-expired"
+    control.save_oauth_state(old_state_used, acme.id, {"state": "x"})
+    control.consume_oauth_state(old_state_used)
+    control.save_oauth_state(old_state_expired, acme.id, {"state": "y"}, ttl=timedelta(minutes=5))
+    expired = control.issue_access_token(acme.id, ttl=timedelta(minutes=10))
+    revoked = control.issue_access_token(acme.id, ttl=timedelta(days=1))
+    control.revoke_access_tokens(acme.id)
+    (old_done,) = control.enqueue_deliveries("FILE_READY", "{}")
+    control.record_delivery_attempt(old_done, delivered=True, status_code=200)
+    (old_pending,) = control.enqueue_deliveries("FILE_READY", "{}")
+    clock.advance(days=31)
+    control.save_oauth_state("s-live", acme.id, {"state": "z"})
+    live = control.issue_access_token(acme.id, ttl=timedelta(hours=1))
+    (recent_done,) = control.enqueue_deliveries("FILE_READY", "{}")
+    control.record_delivery_attempt(recent_done, delivered=False, error="refused")
+
+    assert control.prune(older_than=timedelta(days=30)) == 2 + 2 + 1
+    with raw(control) as con:
+        assert con.execute("SELECT count(*) FROM oauth_states").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM access_tokens").fetchone()[0] == 1
+        left = [r[0] for r in con.execute("SELECT id FROM webhook_deliveries ORDER BY id")]
+    assert left == [old_pending, recent_done], "pending ones stay, however old; recent ones stay"
+    assert control.authenticate_access_token(live.access_token) is not None
+    assert control.authenticate_access_token(expired.access_token) is None
+    assert control.authenticate_access_token(revoked.access_token) is None
+    assert control.consume_oauth_state("s-live") is not None
+    assert control.prune() == 1, "the state just used goes on the next pass"
+    assert [d.webhook_id for d in control.deliveries()] == [hook.id, hook.id]
+
+
 def test_api_keys_are_stored_as_hashes(control: ControlStore, clock: Clock) -> None:
     key, plain = control.create_api_key("ci")
     assert plain.startswith("mr_")
