@@ -8,6 +8,7 @@ PARTITION = "dagster/partition"  # what the per-customer run limit in dagster.ya
 CUSTOMER = "customer"
 TRIGGER = "trigger"  # api, schedule, cli, demo, or manual (the launchpad, a raw `dagster job launch`)
 REQUEST = "mailroom/request"  # the control-store request a run carries out
+RETRY_RUN = "dagster/auto_retry_run_id"  # set by the daemon on a failed run it launched again
 
 MANUAL = "manual"
 

@@ -177,3 +177,66 @@ def test_every_auto_synced_customer_gets_a_partition_without_a_request(
     assert result.run_requests == []
     instance.add_dynamic_partitions("customers", ["auto"])
     assert isinstance(evaluate(instance, stores), dg.SkipReason)
+
+
+RETRY = "dagster/auto_retry_run_id"  # the tag the daemon puts on a failed run it launched again
+
+
+def _run(instance: dg.DagsterInstance, run_id: str, status: str, **tags: str) -> dg.DagsterRun:
+    return instance.add_run(
+        dg.DagsterRun(
+            job_name="sync_outlook_job",
+            run_id=run_id,
+            status=dg.DagsterRunStatus[status],
+            tags={"dagster/partition": "acme", **tags},
+        )
+    )
+
+
+def test_requests_whose_run_ended_without_finishing_them_are_settled(
+    instance: dg.DagsterInstance, stores: MailroomStores, control: ControlStore
+) -> None:
+    add_customer(control, "acme")
+    instance.add_dynamic_partitions("customers", ["acme"])
+    names = ("killed", "canceled", "succeeded", "running", "retrying", "retried", "vanished", "finished")
+    requests = {name: control.record_request("sync", "acme", {}) for name in names}
+    evaluate(instance, stores)  # claims them all
+    for name, request in requests.items():
+        control.mark_request_running(request.id, f"run-{name}")  # what each run's op does first
+    # A run whose process was killed, as the run monitor or an operator marks it; one canceled in the UI.
+    instance.report_run_failed(_run(instance, "run-killed", "STARTED"), "the run worker disappeared")
+    instance.report_run_canceled(_run(instance, "run-canceled", "CANCELING"), "canceled in the UI")
+    _run(instance, "run-succeeded", "SUCCESS")
+    _run(instance, "run-running", "STARTED")
+    # Failed, and the daemon will launch it again: the request waits for the retry.
+    _run(instance, "run-retrying", "FAILURE", **{"dagster/will_retry": "true"})
+    # Failed and retried: the retry's outcome is the request's.
+    _run(instance, "run-retried", "FAILURE", **{"dagster/will_retry": "true", RETRY: "run-retry-2"})
+    _run(instance, "run-retry-2", "SUCCESS", **{"dagster/parent_run_id": "run-retried"})
+    # A run that finished its request itself keeps its word.
+    _run(instance, "run-finished", "FAILURE")
+    control.finish_request(requests["finished"].id, error="bad filter: its own reason")
+
+    result = evaluate(instance, stores)
+
+    assert isinstance(result, dg.SkipReason)
+    assert "settled 5" in (result.skip_message or "")
+    now = {name: control.request(request.id) for name, request in requests.items()}
+    assert now["killed"].status == "failed"
+    assert "run run-killed ended FAILURE: the run worker disappeared" in now["killed"].reason
+    assert now["canceled"].status == "failed"
+    assert "run run-canceled ended CANCELED: canceled in the UI" in now["canceled"].reason
+    assert now["succeeded"].status == "succeeded"
+    assert now["retried"].status == "succeeded"
+    assert now["vanished"].status == "failed"
+    assert "run-vanished is no longer in the Dagster instance" in now["vanished"].reason
+    assert now["running"].status == now["retrying"].status == "submitted"
+    assert now["finished"].reason == "bad filter: its own reason"
+
+    # The retry starts and fails for good: the next tick settles that request too.
+    _run(instance, "run-retry-1", "FAILURE", **{"dagster/parent_run_id": "run-retrying"})
+    instance.add_run_tags("run-retrying", {RETRY: "run-retry-1"})
+    evaluate(instance, stores)
+    assert control.request(requests["retrying"].id).status == "failed"
+    assert "run run-retry-1 ended FAILURE" in control.request(requests["retrying"].id).reason
+    assert control.request(requests["running"].id).status == "submitted"
