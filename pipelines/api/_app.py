@@ -5,6 +5,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from importlib.metadata import version
 from typing import Any
 
@@ -147,6 +148,10 @@ def create_app(
                 retry_delays_s=settings.webhook_retry_delays_s,
                 timeout_s=settings.webhook_timeout_s,
                 poll_s=settings.webhook_poll_s,
+                concurrency=settings.webhook_concurrency,
+                allow_private=settings.allow_private_webhooks,
+                prune_every_s=settings.prune_every_s,
+                retention=timedelta(days=settings.retention_days),
             )
             deliverer.start()
         try:

@@ -36,6 +36,15 @@ class ApiSettings(BaseSettings):
     webhook_retry_delays_s: tuple[float, ...] = Field(
         (10.0, 60.0, 300.0), description="Waits before each retry; Carbon retries 3 times"
     )
+    webhook_concurrency: int = Field(
+        8, ge=1, le=64, description="Webhooks sent to at once (each one's deliveries in order)"
+    )
+    allow_private_webhooks: bool = Field(
+        False,
+        description="Let webhooks reach loopback, private and link-local addresses (tests, a local demo)",
+    )
+    prune_every_s: float = Field(3600.0, gt=0, description="How often expired states, tokens and logs go")
+    retention_days: int = Field(30, ge=1, description="How long settled webhook deliveries are kept")
 
     @field_validator("host")
     @classmethod

@@ -9,6 +9,10 @@ next tick, and the outbox's leases let several API replicas share the work witho
 Each attempt re-stamps the payload's `timestamp` (it must equal the signature's `t`, and receivers may
 refuse old ones), signs the exact body bytes, and is logged: delivered on any 2xx, otherwise retried after
 each of `webhook_retry_delays_s` (3 retries, as Carbon), then failed.
+
+Webhooks are sent to concurrently (`webhook_concurrency` at once), each one's deliveries in order, one at a
+time, a batch per claim: a receiver that hangs holds up only its own events. Only public addresses are
+reached (`pipelines.api._addresses`). The same thread prunes the control store every `prune_every_s`.
 """
 
 import hashlib
@@ -18,6 +22,7 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -25,6 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import APIRouter, Path
 
+from pipelines.api._addresses import ALLOW_SETTING, PublicOnlyTransport, literal_host_problem
 from pipelines.api._auth import Context, Org
 from pipelines.api._errors import Conflict, InvalidInput, NotFound
 from pipelines.api._models import (
@@ -82,8 +88,9 @@ def verify_signature(body: bytes, header: str, signing_key: str, *, tolerance_s:
 # -- routes ---------------------------------------------------------------------------------------------
 
 
-def check_webhook_url(url: str) -> str:
-    """An absolute http(s) URL with a host and no credentials, query-string allowed, fragment not."""
+def check_webhook_url(url: str, *, allow_private: bool = False) -> str:
+    """An absolute http(s) URL with a host and no credentials, query-string allowed, fragment not; its host
+    may not be a loopback, private or link-local address unless `allow_private`."""
     loc = ("body", "url")
     try:
         parts = urlsplit(url.strip())
@@ -110,6 +117,10 @@ def check_webhook_url(url: str) -> str:
         address = None
     if address is not None and (address.is_unspecified or address.is_multicast):
         raise InvalidInput(f"the webhook URL's host {host} cannot receive requests", loc=loc)
+    if not allow_private and (problem := literal_host_problem(host)) is not None:
+        raise InvalidInput(
+            f"{problem}; webhooks go to public addresses only ({ALLOW_SETTING} allows it)", loc=loc
+        )
     return url.strip()
 
 
@@ -128,7 +139,7 @@ def _no_key(hook: Webhook) -> dict[str, Any]:
 @router.post("/add_webhook", response_model=WebhookWithKey)
 def add_webhook(body: AddWebhookProps, ctx: Context, org: Org) -> dict[str, Any]:
     """Register a URL for every event (at most 3 per organization); the signing key is shown this once."""
-    url = check_webhook_url(body.url)
+    url = check_webhook_url(body.url, allow_private=ctx.settings.allow_private_webhooks)
     try:
         hook, signing_key = ctx.control.add_webhook(url, organization_id=org.organization_id)
     except ConflictError:
@@ -167,7 +178,11 @@ def delete_webhook(
 
 
 class WebhookDeliverer:
-    """Sends due deliveries from the outbox: `run_once` for one pass, `start`/`stop` for a thread."""
+    """Sends due deliveries from the outbox: `run_once` for one pass, `start`/`stop` for a thread that also
+    prunes the control store every `prune_every_s` (expired states and tokens, deliveries past `retention`).
+
+    At most `concurrency` webhooks are sent to at once, `batch` deliveries of each per claim, in order.
+    """
 
     def __init__(
         self,
@@ -176,24 +191,74 @@ class WebhookDeliverer:
         retry_delays_s: tuple[float, ...] = (10.0, 60.0, 300.0),
         timeout_s: float = 10.0,
         poll_s: float = 1.0,
+        concurrency: int = 8,
+        batch: int = 10,
+        allow_private: bool = False,
+        prune_every_s: float = 3600.0,
+        retention: timedelta = timedelta(days=30),
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.control = control
         self.retry_delays_s = retry_delays_s
         self.poll_s = poll_s
+        self.concurrency = concurrency
+        self.batch = batch
+        self.prune_every_s = prune_every_s
+        self.retention = retention
+        # A claim outlives the slowest batch, so another replica never takes a delivery still being sent.
+        self._lease = timedelta(seconds=timeout_s * batch + 30)
+        if transport is None and not allow_private:
+            transport = PublicOnlyTransport(max_connections=concurrency)
         # No redirects (a receiver cannot bounce signed events elsewhere) and no proxies from the environment.
         self._http = httpx.Client(
-            timeout=timeout_s, follow_redirects=False, trust_env=False, transport=transport
+            timeout=timeout_s,
+            follow_redirects=False,
+            trust_env=False,
+            transport=transport,
+            limits=httpx.Limits(max_connections=concurrency),
         )
-        self._stop = threading.Event()
+        self._workers = ThreadPoolExecutor(concurrency, thread_name_prefix="webhook-delivery")
+        self._busy: set[int] = set()  # webhooks with a batch in flight
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
         self._thread: threading.Thread | None = None
+        self._next_prune = 0.0
 
     def run_once(self) -> int:
-        """Send every delivery that is due now; returns how many were attempted."""
-        due = self.control.claim_due_deliveries(lease=timedelta(seconds=60))
+        """Send a batch to every webhook with due deliveries (up to `concurrency` of them) and wait for them;
+        returns how many deliveries were attempted."""
+        return sum(future.result() for future in self._dispatch())
+
+    def _dispatch(self) -> list[Future[int]]:
+        with self._lock:
+            busy = set(self._busy)
+        free = self.concurrency - len(busy)
+        if free <= 0:
+            return []
+        due = self.control.claim_due_deliveries(
+            limit=free * self.batch,
+            lease=self._lease,
+            per_webhook=self.batch,
+            max_webhooks=free,
+            skip_webhooks=busy,
+        )
+        batches: dict[int, list[Delivery]] = {}
         for delivery in due:
-            self._attempt(delivery)
-        return len(due)
+            batches.setdefault(delivery.webhook_id, []).append(delivery)
+        with self._lock:
+            self._busy.update(batches)
+        return [self._workers.submit(self._send, hook, batch) for hook, batch in batches.items()]
+
+    def _send(self, webhook_id: int, batch: list[Delivery]) -> int:
+        try:
+            for delivery in batch:
+                self._attempt(delivery)
+        finally:
+            with self._lock:
+                self._busy.discard(webhook_id)
+            self._wake.set()
+        return len(batch)
 
     def _attempt(self, delivery: Delivery) -> None:
         status: int | None = None
@@ -227,15 +292,28 @@ class WebhookDeliverer:
                 f"retry in {retry_in.total_seconds():.0f} s" if retry_in else "giving up",
             )
 
+    def prune_if_due(self) -> int | None:
+        """Prune the control store if `prune_every_s` has passed since the last prune: rows gone, or None."""
+        now = time.monotonic()
+        if now < self._next_prune:
+            return None
+        self._next_prune = now + self.prune_every_s
+        gone = self.control.prune(older_than=self.retention)
+        log.info("pruned %d expired OAuth states, access tokens and old webhook deliveries", gone)
+        return gone
+
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping:
+            started: list[Future[int]] = []
             try:
-                sent = self.run_once()
+                self.prune_if_due()
+                started = self._dispatch()
             except Exception:
                 log.exception("the webhook deliverer could not read the outbox")
-                sent = 0
-            if not sent:
-                self._stop.wait(self.poll_s)
+            if not started:
+                # Woken early when a batch ends, so a webhook with more due is served at once.
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
 
     def start(self) -> None:
         if self._thread is None:
@@ -243,8 +321,10 @@ class WebhookDeliverer:
             self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping = True
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self._workers.shutdown(wait=True, cancel_futures=True)
         self._http.close()

@@ -1,7 +1,8 @@
 """Fixtures of the API's tests: a real `mailroom api` process on 127.0.0.1, its stores, keys and customers.
 
 - ``api_env`` (session): the environment of the server (data directory, secret key, the sandbox as Graph,
-  webhook retries 0.2 s / 0.4 s / 0.6 s apart so that retries are seen within a test).
+  webhook retries 0.2 s / 0.4 s / 0.6 s apart so that retries are seen within a test, and webhooks
+  allowed to reach receivers on 127.0.0.1).
 - ``api`` (session): the running server (``ApiProcess``), stopped by its PID at the end.
 - ``control`` (session): the same control store, for arranging and inspecting.
 - ``api_key`` (session): a live API key of organization 1.
@@ -48,6 +49,7 @@ def server_env(data_dir: Path, secret_key: str, sandbox: SandboxInfo | None) -> 
         "MAILROOM_API_WEBHOOK_RETRY_DELAYS_S": "[0.2, 0.4, 0.6]",
         "MAILROOM_API_WEBHOOK_TIMEOUT_S": "5",
         "MAILROOM_API_AUTH_CACHE_S": "0",
+        "MAILROOM_API_ALLOW_PRIVATE_WEBHOOKS": "1",  # receivers listen on 127.0.0.1
     }
     if sandbox is not None:
         env |= sandbox_env(sandbox)

@@ -1,5 +1,6 @@
 """A webhook receiver on 127.0.0.1: records every POST (headers and exact body) and answers with the
-statuses it is told to, in order (200 once they run out)."""
+statuses it is told to, in order (200 once they run out); with `hold`, it answers nothing until that event
+is set (a receiver that hangs)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None, *, hold: threading.Event | None = None) -> None:
         self.statuses = list(statuses or [])
         self.received: list[Received] = []
         self._lock = threading.Lock()
@@ -36,6 +37,8 @@ class Receiver:
                         )
                     )
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if hold is not None:
+                    hold.wait(60)
                 self.send_response(status)
                 self.send_header("content-length", "2")
                 self.end_headers()

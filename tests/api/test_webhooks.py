@@ -6,14 +6,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
-from pipelines.api import ApiProcess, signed_body, verify_signature
+from pipelines.api import ApiProcess, InvalidInput, WebhookDeliverer, signed_body, verify_signature
+from pipelines.api._webhooks import check_webhook_url
 from pipelines.store import ControlStore
 from tests.api.mail import email, fill
 from tests.api.receiver import Receiver
@@ -149,3 +154,143 @@ def test_signed_body_matches_an_independent_computation() -> None:
     assert verify_signature(body, headers["Carbon-Signature"], key, tolerance_s=None)
     assert not verify_signature(body, headers["Carbon-Signature"], key)  # too old for the default tolerance
     assert not verify_signature(body, headers["Carbon-Signature"], "ff" * 16, tolerance_s=None)
+
+
+# -- the deliverer in this process, on a control store of its own ----------------------------------------
+
+
+@pytest.fixture
+def own_control(tmp_path: Path) -> ControlStore:
+    return ControlStore(tmp_path / "control.sqlite3", secret_key=Fernet.generate_key().decode())
+
+
+def revoke_event(control: ControlStore, n: int) -> None:
+    obj = {"object_type": "DATA_SOURCE", "object_id": str(n), "additional_information": "null"}
+    payload = json.dumps({"webhook_type": "REVOKE", "obj": obj, "customer_id": "c", "timestamp": "0"})
+    control.enqueue_deliveries("REVOKE", payload, customer_id="c")
+
+
+def test_webhook_urls_on_private_addresses_are_refused_unless_allowed() -> None:
+    for url in ("http://127.0.0.1:9000/hook", "http://169.254.169.254/latest/meta-data", "https://10.0.0.7/",
+                "http://[::1]:8080/", "http://[fe80::1]/", "http://[::ffff:192.168.1.1]/",
+                "http://localhost:3000/hook", "https://100.64.0.9/x"):  # fmt: skip
+        with pytest.raises(InvalidInput, match="public addresses only") as refused:
+            check_webhook_url(url)
+        assert refused.value.loc == ("body", "url")
+        assert "MAILROOM_API_ALLOW_PRIVATE_WEBHOOKS=1" in refused.value.message
+        assert check_webhook_url(url, allow_private=True) == url
+    for url in (
+        "https://hooks.example.com/in?token=x",
+        "http://93.184.215.14/hook",
+        "https://[2606:4700::1]/",
+    ):
+        assert check_webhook_url(url) == url
+
+
+def test_the_add_webhook_route_refuses_the_metadata_address_by_default(
+    tmp_path: Path, api_env: dict[str, str]
+) -> None:
+    env = {k: v for k, v in api_env.items() if k != "MAILROOM_API_ALLOW_PRIVATE_WEBHOOKS"}
+    env["MAILROOM_DATA_DIR"] = str(tmp_path)
+    key = ControlStore(tmp_path / "control.sqlite3", secret_key=env["MAILROOM_SECRET_KEY"]).create_api_key(
+        "t"
+    )[1]
+    with ApiProcess(env, log_path=tmp_path / "api.log") as api:
+        auth = {"authorization": f"Bearer {key}"}
+        refused = httpx.post(
+            f"{api.url}/add_webhook", json={"url": "http://169.254.169.254/"}, headers=auth, trust_env=False
+        )
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["loc"] == ["body", "url"]
+        assert "not a public address" in refused.json()["detail"][0]["msg"]
+        added = httpx.post(
+            f"{api.url}/add_webhook",
+            json={"url": "https://hooks.example.com/"},
+            headers=auth,
+            trust_env=False,
+        )
+        assert added.status_code == 200
+
+
+def test_the_deliverer_resolves_names_and_refuses_private_answers(own_control: ControlStore) -> None:
+    with Receiver() as receiver:
+        # Registered behind the route's back, by name: only resolving at delivery can catch it.
+        hook, _ = own_control.add_webhook(receiver.url.replace("127.0.0.1", "localhost"))
+        revoke_event(own_control, 1)
+        deliverer = WebhookDeliverer(own_control, retry_delays_s=())
+        try:
+            assert deliverer.run_once() == 1
+        finally:
+            deliverer.stop()
+        assert receiver.received == []
+    (log,) = own_control.deliveries(webhook_id=hook.id)
+    assert log.status == "failed"
+    assert log.last_error is not None
+    assert "the webhook host localhost resolves to" in log.last_error
+    assert "not a public address" in log.last_error
+
+
+def test_a_hanging_receiver_does_not_hold_up_other_webhooks(own_control: ControlStore) -> None:
+    release = threading.Event()
+    with Receiver(hold=release) as hanging, Receiver() as healthy:
+        stuck, _ = own_control.add_webhook(hanging.url)
+        own_control.add_webhook(healthy.url)
+        for n in range(5):
+            revoke_event(own_control, n)
+        deliverer = WebhookDeliverer(own_control, timeout_s=60, poll_s=0.05, allow_private=True)
+        deliverer.start()
+        try:
+            got = healthy.wait_for(lambda r: len(r) >= 5)
+            # All five reached the healthy receiver while the first is still held at the hanging one.
+            assert len(hanging.received) == 1
+            assert not release.is_set()
+            assert [json.loads(json.loads(r.body)["payload"])["obj"]["object_id"] for r in got] == [
+                str(n) for n in range(5)
+            ]
+        finally:
+            release.set()
+        hanging.wait_for(lambda r: len(r) >= 5)
+        deliverer.stop()
+    assert {d.status for d in own_control.deliveries(webhook_id=stuck.id)} == {"delivered"}
+
+
+def test_the_deliverer_prunes_the_control_store_periodically(tmp_path: Path) -> None:
+    moment = [datetime(2025, 1, 1, tzinfo=UTC)]
+    control = ControlStore(
+        tmp_path / "control.sqlite3", secret_key=Fernet.generate_key().decode(), clock=lambda: moment[0]
+    )
+    (acme,) = control.update_customers(["acme"])
+    token = control.issue_access_token(acme.id, ttl=timedelta(hours=1))
+    control.save_oauth_state("s", acme.id, {"state": "s"}, ttl=timedelta(minutes=15))
+    control.add_webhook("https://hooks.example.com/")
+    (old,) = control.enqueue_deliveries("FILE_READY", "{}")
+    control.record_delivery_attempt(old, delivered=True, status_code=200)
+    moment[0] += timedelta(days=8)
+
+    def rows() -> tuple[int, int, int]:
+        with sqlite3.connect(control.path) as con:
+            return tuple(  # type: ignore[return-value]
+                con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
+                for table in ("access_tokens", "oauth_states", "webhook_deliveries")
+            )
+
+    assert rows() == (1, 1, 1)
+    deliverer = WebhookDeliverer(control, poll_s=0.05, prune_every_s=3600, retention=timedelta(days=7))
+    deliverer.start()
+    try:
+        deadline = time.monotonic() + 20
+        while rows() != (0, 0, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        deliverer.stop()
+    assert rows() == (0, 0, 0)
+    assert control.authenticate_access_token(token.access_token) is None
+    # The next prune waits for its hour; until then a new expired row stays.
+    again = WebhookDeliverer(control, prune_every_s=3600)
+    try:
+        assert again.prune_if_due() == 0
+        control.issue_access_token(acme.id, ttl=timedelta(hours=-1))
+        assert again.prune_if_due() is None
+        assert rows() == (1, 0, 0)
+    finally:
+        again.stop()
