@@ -158,26 +158,21 @@ class ControlStore:
         finally:
             con.close()
 
-    # -- organizations ---------------------------------------------------------------------------------
+    # -- the organization ------------------------------------------------------------------------------
 
-    def organization(self, organization_id: int = DEFAULT_ORGANIZATION_ID) -> Organization:
-        """An organization (Mailroom starts with one, id 1, 'default')."""
+    def organization(self) -> Organization:
+        """The one organization a deployment serves (id 1, 'default'); every API key belongs to it.
+
+        Mail stores, Dagster partitions and the sync engine key on the customer id alone, so a second
+        organization with a customer id the first one uses would share that customer's mail: the schema
+        refuses to hold one (control migration 0002).
+        """
         with self._read() as con:
-            row = con.execute("SELECT * FROM organizations WHERE id = ?", (organization_id,)).fetchone()
+            row = con.execute(
+                "SELECT * FROM organizations WHERE id = ?", (DEFAULT_ORGANIZATION_ID,)
+            ).fetchone()
         if row is None:
-            raise NotFound(f"no organization {organization_id}")
-        return Organization(row["id"], row["name"], _time(row["created_at"]))  # type: ignore[arg-type]
-
-    def create_organization(self, name: str) -> Organization:
-        """Add an organization; names are unique."""
-        with self._write() as con:
-            try:
-                row = con.execute(
-                    "INSERT INTO organizations (name, created_at) VALUES (?, ?) RETURNING *",
-                    (name, _iso(self._now())),
-                ).fetchone()
-            except sqlite3.IntegrityError:
-                raise ConflictError(f"an organization named {name!r} exists already") from None
+            raise NotFound(f"no organization {DEFAULT_ORGANIZATION_ID}")
         return Organization(row["id"], row["name"], _time(row["created_at"]))  # type: ignore[arg-type]
 
     # -- customers -------------------------------------------------------------------------------------
@@ -189,9 +184,12 @@ class ControlStore:
         *,
         organization_id: int = DEFAULT_ORGANIZATION_ID,
     ) -> list[Customer]:
-        """Create customers that do not exist yet and apply the fields set on `update` to all of them.
+        """Create customers that do not exist yet and apply the fields set on `update` to all of them; returns
+        them in the order named. One transaction of three statements, however many ids.
 
-        A customer deleted earlier is brought back (Carbon creates users on first sight).
+        A customer marked deleted is never brought back: until the delete run purges its row, its
+        connections, token caches and mail store would come back with it, so naming it raises
+        ConflictError and changes nothing. Once purged, its id is new again and gets a fresh row.
         """
         update = update or CustomerUpdate()
         given = update.model_fields_set
@@ -201,43 +199,50 @@ class ControlStore:
         settings: list[Any] = []
         for name in _CUSTOMER_UPDATABLE:
             settings += [name in given, values[name]]
+        ids = list(dict.fromkeys(customer_ids))
+        named = orjson.dumps(ids).decode()
         now = _iso(self._now())
         with self._write() as con:
-            for customer_id in dict.fromkeys(customer_ids):
-                con.execute(
-                    """
-                    INSERT INTO customers (organization_id, customer_id, created_at, updated_at)
-                    VALUES (?, ?, ?, ?)
-                    ON CONFLICT (organization_id, customer_id) DO UPDATE SET deleted_at = NULL
-                    """,
-                    (organization_id, customer_id, now, now),
-                )
-                con.execute(
-                    """
-                    UPDATE customers SET
-                        auto_sync_sources = CASE WHEN ? THEN coalesce(?, auto_sync_sources)
-                                                 ELSE auto_sync_sources END,
-                        auto_sync_interval_minutes = CASE WHEN ? THEN ? ELSE auto_sync_interval_minutes END,
-                        default_folder = CASE WHEN ? THEN ? ELSE default_folder END,
-                        default_filter = CASE WHEN ? THEN ? ELSE default_filter END,
-                        max_files = CASE WHEN ? THEN ? ELSE max_files END,
-                        max_files_per_upload = CASE WHEN ? THEN ? ELSE max_files_per_upload END,
-                        max_characters = CASE WHEN ? THEN ? ELSE max_characters END,
-                        max_characters_per_file = CASE WHEN ? THEN ? ELSE max_characters_per_file END,
-                        max_characters_per_upload = CASE WHEN ? THEN ? ELSE max_characters_per_upload END,
-                        updated_at = ?
-                    WHERE organization_id = ? AND customer_id = ?
-                    """,
-                    (*settings, now, organization_id, customer_id),
-                )
-            found = [
-                con.execute(
-                    "SELECT * FROM customers WHERE organization_id = ? AND customer_id = ?",
-                    (organization_id, customer_id),
-                ).fetchone()
-                for customer_id in dict.fromkeys(customer_ids)
-            ]
-        return [_customer(row) for row in found]
+            deleted = con.execute(
+                """
+                SELECT customer_id FROM customers
+                WHERE organization_id = ? AND deleted_at IS NOT NULL
+                  AND customer_id IN (SELECT value FROM json_each(?))
+                ORDER BY id
+                """,
+                (organization_id, named),
+            ).fetchall()
+            if deleted:
+                raise ConflictError(_being_deleted([r["customer_id"] for r in deleted]))
+            con.execute(
+                """
+                INSERT INTO customers (organization_id, customer_id, created_at, updated_at)
+                SELECT ?, value, ?, ? FROM json_each(?) WHERE true
+                ON CONFLICT (organization_id, customer_id) DO NOTHING
+                """,
+                (organization_id, now, now, named),
+            )
+            rows = con.execute(
+                """
+                UPDATE customers SET
+                    auto_sync_sources = CASE WHEN ? THEN coalesce(?, auto_sync_sources)
+                                             ELSE auto_sync_sources END,
+                    auto_sync_interval_minutes = CASE WHEN ? THEN ? ELSE auto_sync_interval_minutes END,
+                    default_folder = CASE WHEN ? THEN ? ELSE default_folder END,
+                    default_filter = CASE WHEN ? THEN ? ELSE default_filter END,
+                    max_files = CASE WHEN ? THEN ? ELSE max_files END,
+                    max_files_per_upload = CASE WHEN ? THEN ? ELSE max_files_per_upload END,
+                    max_characters = CASE WHEN ? THEN ? ELSE max_characters END,
+                    max_characters_per_file = CASE WHEN ? THEN ? ELSE max_characters_per_file END,
+                    max_characters_per_upload = CASE WHEN ? THEN ? ELSE max_characters_per_upload END,
+                    updated_at = ?
+                WHERE organization_id = ? AND customer_id IN (SELECT value FROM json_each(?))
+                RETURNING *
+                """,
+                (*settings, now, organization_id, named),
+            ).fetchall()
+        found = {row["customer_id"]: _customer(row) for row in rows}
+        return [found[customer_id] for customer_id in ids]
 
     def customer(
         self,
@@ -256,6 +261,25 @@ class ControlStore:
             return None
         return _customer(row)
 
+    def customer_deleted(self, customer_id: str, *, organization_id: int = DEFAULT_ORGANIZATION_ID) -> bool:
+        """Whether `customer_id` is marked deleted and its row still waits for `purge_customer`.
+
+        The delete run asks this before it removes anything. True: the customer is still deleted, and stays
+        so until purged (`update_customers` refuses to bring it back, and the API answers 404 or 409 for
+        it meanwhile), so its mail store and rows may go. False: there is nothing to purge; either an
+        earlier run purged it, or the id names a live customer created afresh after that purge, whose
+        mail store must be left alone.
+        """
+        with self._read() as con:
+            row = con.execute(
+                """
+                SELECT 1 FROM customers
+                WHERE organization_id = ? AND customer_id = ? AND deleted_at IS NOT NULL
+                """,
+                (organization_id, customer_id),
+            ).fetchone()
+        return row is not None
+
     def customer_by_pk(self, pk: int) -> Customer | None:
         """The customer with this integer id (Carbon's organization_user id), or None."""
         with self._read() as con:
@@ -272,10 +296,13 @@ class ControlStore:
         descending: bool = True,
         limit: int = 10,
         offset: int = 0,
+        starting_id: int = 0,
     ) -> tuple[list[Customer], int]:
-        """A page of live customers, and how many match in all."""
+        """A page of live customers, and how many match in all; `starting_id` keeps only customers whose
+        integer id is at least that (Carbon's id cursor), before `offset` counts."""
         params = {
             "org": organization_id,
+            "start": starting_id,
             "all_ids": customer_ids is None,
             "ids": orjson.dumps(list(customer_ids or ())).decode(),
             "all_pks": pks is None,
@@ -289,7 +316,7 @@ class ControlStore:
             rows = con.execute(
                 """
                 SELECT *, count(*) OVER () AS total FROM customers
-                WHERE organization_id = :org AND deleted_at IS NULL
+                WHERE organization_id = :org AND deleted_at IS NULL AND id >= :start
                   AND (:all_ids OR customer_id IN (SELECT value FROM json_each(:ids)))
                   AND (:all_pks OR id IN (SELECT value FROM json_each(:pks)))
                 ORDER BY
@@ -308,7 +335,7 @@ class ControlStore:
                 else con.execute(
                     """
                 SELECT count(*) FROM customers
-                WHERE organization_id = :org AND deleted_at IS NULL
+                WHERE organization_id = :org AND deleted_at IS NULL AND id >= :start
                   AND (:all_ids OR customer_id IN (SELECT value FROM json_each(:ids)))
                   AND (:all_pks OR id IN (SELECT value FROM json_each(:pks)))
                 """,
@@ -724,10 +751,9 @@ class ControlStore:
 
     # -- API keys, access tokens, OAuth states ---------------------------------------------------------
 
-    def create_api_key(
-        self, name: str, *, organization_id: int = DEFAULT_ORGANIZATION_ID
-    ) -> tuple[ApiKey, str]:
-        """A new API key; the plain key is returned this once and only its hash is stored."""
+    def create_api_key(self, name: str) -> tuple[ApiKey, str]:
+        """A new API key of the organization; the plain key is returned this once and only its hash is
+        stored."""
         plain = new_token(API_KEY_PREFIX)
         with self._write() as con:
             row = con.execute(
@@ -735,7 +761,7 @@ class ControlStore:
                 INSERT INTO api_keys (organization_id, name, key_hash, prefix, created_at)
                 VALUES (?, ?, ?, ?, ?) RETURNING *
                 """,
-                (organization_id, name, hash_secret(plain), plain[:10], _iso(self._now())),
+                (DEFAULT_ORGANIZATION_ID, name, hash_secret(plain), plain[:10], _iso(self._now())),
             ).fetchone()
         return _api_key(row), plain
 
@@ -899,6 +925,15 @@ def _statements(script: str) -> Iterator[str]:
         part.strip().startswith("--") for part in buffer.splitlines() if part.strip()
     ):
         raise SchemaError(f"unterminated statement at the end of a migration: {buffer.strip()[:80]!r}")
+
+
+def _being_deleted(customer_ids: Sequence[str]) -> str:
+    shown = ", ".join(repr(c) for c in customer_ids[:5])
+    more = f" and {len(customer_ids) - 5} more" if len(customer_ids) > 5 else ""
+    return (
+        f"customer {shown}{more} was deleted and its data is still being removed; the id can be used "
+        "again once the delete run has finished"
+    )
 
 
 def _busy_or(error: sqlite3.OperationalError, path: Path) -> StoreError:

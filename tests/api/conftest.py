@@ -8,6 +8,7 @@
 - ``api_key`` (session): a live API key of organization 1.
 - ``customer``: a customer id of its own per test (tests share one server; ids keep them apart).
 - ``client``: an ``httpx.Client`` on the server with the API key; ``as_customer(c)`` adds ``customer-id``.
+- ``webhook_client``: ``client``, with the organization's webhooks removed before and after the test.
 """
 
 from __future__ import annotations
@@ -98,6 +99,20 @@ def client(api: ApiProcess, api_key: str) -> Iterator[httpx.Client]:
         base_url=api.url, headers={"authorization": f"Bearer {api_key}"}, trust_env=False, timeout=30
     ) as http:
         yield http
+
+
+@pytest.fixture
+def webhook_client(client: httpx.Client) -> Iterator[httpx.Client]:
+    """Mailroom serves one organization, and the tests of a worker share one server: with the webhooks of
+    other tests removed, a test's receiver gets only the events of that test."""
+
+    def remove_all() -> None:
+        for hook in client.post("/webhooks", json={"pagination": {"limit": 100}}).json()["results"]:
+            client.delete(f"/delete_webhook/{hook['id']}")
+
+    remove_all()
+    yield client
+    remove_all()
 
 
 def as_customer(customer_id: str) -> dict[str, str]:

@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 
-from pipelines.api import ApiProcess
 from pipelines.graph import EncryptedTokenCache
 from pipelines.store import ControlStore
 from tests.api.receiver import Receiver
-
-
-@pytest.fixture
-def org(api: ApiProcess, control: ControlStore) -> Iterator[tuple[httpx.Client, int]]:
-    """A client with the key of an organization of its own (its webhooks see only this test's events)."""
-    organization = control.create_organization(f"connect-{time.monotonic_ns()}")
-    _, key = control.create_api_key("connect tests", organization_id=organization.id)
-    with httpx.Client(base_url=api.url, headers={"authorization": f"Bearer {key}"}, trust_env=False) as http:
-        yield http, organization.id
 
 
 def browser(sandbox_server) -> httpx.Client:
@@ -34,9 +21,9 @@ def browser(sandbox_server) -> httpx.Client:
 
 
 def test_connect_a_mailbox_then_list_its_folders_and_categories(
-    org, control: ControlStore, sandbox_server, sandbox_admin, secret_key: str
+    webhook_client: httpx.Client, control: ControlStore, sandbox_server, sandbox_admin, secret_key: str
 ) -> None:
-    client, organization_id = org
+    client = webhook_client
     me = {"customer-id": "connector@example.com"}
     with Receiver() as receiver:
         client.post("/add_webhook", json={"url": receiver.url})
@@ -84,7 +71,7 @@ def test_connect_a_mailbox_then_list_its_folders_and_categories(
     assert sealed is not None
     assert b"megan" not in sealed
     assert EncryptedTokenCache.open(sealed, key=secret_key).account
-    recorded = control.requests(customer_id="connector@example.com", organization_id=organization_id)
+    recorded = control.requests(customer_id="connector@example.com")
     (sync,) = [r.payload for r in recorded if r.kind == "sync"]
     assert (sync["trigger"], sync["request_id"], sync["folder"]) == ("connect", "connect-1", "Inbox")
 
@@ -103,9 +90,9 @@ def test_connect_a_mailbox_then_list_its_folders_and_categories(
 
 
 def test_a_declined_sign_in_connects_nothing_and_sends_cancel(
-    org, control: ControlStore, sandbox_server, sandbox_admin
+    webhook_client: httpx.Client, control: ControlStore, sandbox_server, sandbox_admin
 ) -> None:
-    client, _ = org
+    client = webhook_client
     me = {"customer-id": "decliner@example.com"}
     with Receiver() as receiver:
         client.post("/add_webhook", json={"url": receiver.url})

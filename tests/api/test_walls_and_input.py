@@ -74,21 +74,20 @@ def test_data_sources_and_listings_are_walled(
     assert mine["results"][0]["token"] is None
 
 
-def test_another_organizations_webhooks_are_out_of_reach(
-    api: ApiProcess, client: httpx.Client, control: ControlStore
+def test_every_key_speaks_for_the_one_organization(
+    api: ApiProcess, webhook_client: httpx.Client, control: ControlStore, customer: str
 ) -> None:
-    org = control.create_organization(f"second-{id(client)}")
-    _, other_key = control.create_api_key("second org", organization_id=org.id)
-    mine = client.post("/add_webhook", json={"url": "http://127.0.0.1:9/mine"}).json()
-    try:
-        theirs = httpx.Client(
-            base_url=api.url, headers={"authorization": f"Bearer {other_key}"}, trust_env=False
-        )
-        assert theirs.post("/webhooks", json={}).json() == {"results": [], "count": 0}
-        assert theirs.delete(f"/delete_webhook/{mine['id']}").status_code == 404
-        assert client.post("/webhooks", json={"filters": {"ids": [mine["id"]]}}).json()["count"] == 1
-    finally:
-        client.delete(f"/delete_webhook/{mine['id']}")
+    """Mailroom serves one organization per deployment (mail stores and runs key on the customer id), so
+    a second key is a second credential of the same organization, not a second tenant."""
+    _, other_key = control.create_api_key("second key")
+    mine = webhook_client.post("/add_webhook", json={"url": "http://127.0.0.1:9/mine"}).json()
+    webhook_client.post("/update_users", json={"customer_ids": [customer]})
+    with httpx.Client(
+        base_url=api.url, headers={"authorization": f"Bearer {other_key}"}, trust_env=False
+    ) as other:
+        assert [h["id"] for h in other.post("/webhooks", json={}).json()["results"]] == [mine["id"]]
+        user = other.post("/user", json={"customer_id": customer}).json()
+    assert (user["organization_id"], mine["organization_id"]) == (1, 1)
 
 
 @pytest.mark.parametrize(

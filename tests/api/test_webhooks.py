@@ -1,5 +1,5 @@
 """Webhook deliveries from the outbox to a receiver on 127.0.0.1: Carbon's body and both signatures, the
-retries and the delivery log. Each test has an organization of its own, so its events go to its receiver."""
+retries and the delivery log. Each test's webhooks are the only ones, so its events go to its receiver."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,14 +21,6 @@ from pipelines.api._webhooks import check_webhook_url
 from pipelines.store import ControlStore
 from tests.api.mail import email, fill
 from tests.api.receiver import Receiver
-
-
-@pytest.fixture
-def org_client(api: ApiProcess, control: ControlStore) -> Iterator[httpx.Client]:
-    org = control.create_organization(f"webhooks-{time.monotonic_ns()}")
-    _, key = control.create_api_key("webhook tests", organization_id=org.id)
-    with httpx.Client(base_url=api.url, headers={"authorization": f"Bearer {key}"}, trust_env=False) as http:
-        yield http
 
 
 def fields(header: str) -> dict[str, str]:
@@ -57,15 +48,16 @@ def check_signatures(received, signing_key: str) -> dict:
 
 
 def test_a_revoke_is_delivered_signed_in_carbons_shape(
-    org_client: httpx.Client, control: ControlStore
+    webhook_client: httpx.Client, control: ControlStore
 ) -> None:
     with Receiver() as receiver:
-        hook = org_client.post("/add_webhook", json={"url": receiver.url}).json()
+        hook = webhook_client.post("/add_webhook", json={"url": receiver.url}).json()
         customer = "webhook-revoker"
-        org_client.get("/whoami", headers={"customer-id": customer})
-        owner = next(c for c in control.list_customers(organization_id=hook["organization_id"])[0])
+        webhook_client.get("/whoami", headers={"customer-id": customer})
+        owner = control.customer(customer)
+        assert owner is not None
         connection = control.save_connection(owner.id, "alex@contoso.test", auth_kind="app")
-        revoked = org_client.post(
+        revoked = webhook_client.post(
             "/revoke_access_token", json={"data_source_id": connection.id}, headers={"customer-id": customer}
         )
         assert revoked.json() == {"success": True}
@@ -87,14 +79,14 @@ def test_a_revoke_is_delivered_signed_in_carbons_shape(
 
 
 def test_failures_are_retried_with_backoff_then_delivered(
-    org_client: httpx.Client, control: ControlStore, api_data_dir: Path
+    webhook_client: httpx.Client, control: ControlStore, api_data_dir: Path
 ) -> None:
     customer = "webhook-deleter"
     store = fill(api_data_dir, customer, [email(n) for n in range(1, 4)])
     ids = sorted(k.file_id for k in store.known([f"AAMk-{n:06d}" for n in range(1, 4)]).values())
     with Receiver(statuses=[500, 503]) as receiver:
-        hook = org_client.post("/add_webhook", json={"url": receiver.url}).json()
-        answer = org_client.post(
+        hook = webhook_client.post("/add_webhook", json={"url": receiver.url}).json()
+        answer = webhook_client.post(
             "/delete_files_v2",
             json={"filters": {"ids": ids[1:2]}, "send_webhook": True},
             headers={"customer-id": customer},
@@ -118,15 +110,16 @@ def retried_object(delivery) -> str:
 
 
 def test_a_receiver_that_keeps_failing_gets_three_retries_then_the_delivery_fails(
-    org_client: httpx.Client, control: ControlStore
+    webhook_client: httpx.Client, control: ControlStore
 ) -> None:
     customer = "webhook-unlucky"
-    org_client.get("/whoami", headers={"customer-id": customer})
+    webhook_client.get("/whoami", headers={"customer-id": customer})
     with Receiver(statuses=[500] * 10) as receiver:
-        hook = org_client.post("/add_webhook", json={"url": receiver.url}).json()
-        owner = control.list_customers(organization_id=hook["organization_id"])[0][0]
+        hook = webhook_client.post("/add_webhook", json={"url": receiver.url}).json()
+        owner = control.customer(customer)
+        assert owner is not None
         connection = control.save_connection(owner.id, "megan@contoso.test", auth_kind="app")
-        org_client.post(
+        webhook_client.post(
             "/revoke_access_token", json={"data_source_id": connection.id}, headers={"customer-id": customer}
         )
         receiver.wait_for(lambda r: len(r) >= 4)

@@ -51,7 +51,7 @@ def test_the_file_is_wal_and_versioned(control: ControlStore) -> None:
     assert control.organization().name == "default"
     with raw(control) as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 2
     again = ControlStore(control.path, secret_key=KEY)
     assert again.organization().id == 1, "opening a migrated file applies nothing twice"
 
@@ -118,20 +118,66 @@ def test_listing_orders_filters_and_counts(control: ControlStore, clock: Clock) 
     page, _ = control.list_customers(pks=[b.id])
     assert [c.customer_id for c in page] == ["b"]
     assert control.list_customers(offset=10) == ([], 4)
-    other = control.create_organization("other")
-    assert control.list_customers(organization_id=other.id) == ([], 0)
-    with pytest.raises(ConflictError, match="exists already"):
-        control.create_organization("other")
+    c = control.customer("c")
+    assert c is not None
+    page, total = control.list_customers(starting_id=c.id, descending=False)
+    assert ([x.customer_id for x in page], total) == (["c", "d"], 2)
+    page, total = control.list_customers(starting_id=b.id, limit=1, offset=1)
+    assert ([x.customer_id for x in page], total) == (["c"], 3)
+    assert control.list_customers(starting_id=10_000) == ([], 0)
 
 
-def test_deleted_customers_disappear_and_come_back_on_update(control: ControlStore) -> None:
-    control.update_customers(["gone", "kept"])
+def test_one_organization_holds_every_key_and_no_second_can_be_added(control: ControlStore) -> None:
+    key, _ = control.create_api_key("ci")
+    assert key.organization_id == control.organization().id == 1
+    assert not hasattr(control, "create_organization")
+    with raw(control) as con, pytest.raises(sqlite3.IntegrityError, match="one organization per deployment"):
+        con.execute("INSERT INTO organizations (name, created_at) VALUES ('second', '2024-01-01')")
+
+
+def test_update_users_is_one_transaction_of_a_few_statements(control: ControlStore) -> None:
+    statements: list[str] = []
+    connect = control._connect
+
+    def traced() -> sqlite3.Connection:
+        con = connect()
+        con.set_trace_callback(statements.append)
+        return con
+
+    control._connect = traced  # type: ignore[method-assign]
+    control.update_customers(["first"])
+    one = len(statements)
+    statements.clear()
+    named = [f"user-{n:03d}" for n in range(100)]
+    found = control.update_customers(named, CustomerUpdate(max_files=7))
+    assert [c.customer_id for c in found] == named
+    assert {c.max_files for c in found} == {7}
+    assert len(statements) == one, statements
+    assert statements.count("COMMIT") == 1
+
+
+def test_a_deleted_customer_stays_deleted_until_purged_then_comes_back_fresh(control: ControlStore) -> None:
+    gone, _ = control.update_customers(["gone", "kept"], CustomerUpdate(max_files=5))
+    control.save_connection(gone.id, "gone@contoso.com", auth_kind="delegated", token_cache=b"sealed")
+    assert not control.customer_deleted("gone")
     assert len(control.mark_customers_deleted(["gone", "never-existed"])) == 1
     assert control.customer("gone") is None
     assert control.customer("gone", include_deleted=True) is not None
+    assert control.customer_deleted("gone")
+    assert not control.customer_deleted("never-existed")
     assert [c.customer_id for c in control.list_customers()[0]] == ["kept"]
-    control.update_customers(["gone"])
-    assert control.customer("gone") is not None
+    # Naming it again, alone or beside others, changes nothing: no resurrection, no half-done update.
+    with pytest.raises(ConflictError, match=r"'gone' was deleted and its data is still being removed"):
+        control.update_customers(["fresh", "gone"], CustomerUpdate(max_files=9))
+    assert control.customer("fresh") is None
+    assert control.customer("kept").max_files == 5  # type: ignore[union-attr]
+    assert control.customer_deleted("gone")
+    assert control.purge_customer(gone.id)
+    assert not control.customer_deleted("gone")
+    (again,) = control.update_customers(["gone"])
+    assert again.id != gone.id
+    assert again.max_files is None
+    assert control.connections(again.id) == []
 
 
 def test_connections_keep_sealed_caches_and_walls(control: ControlStore, clock: Clock) -> None:
@@ -236,9 +282,6 @@ def test_webhooks_at_most_three_with_recoverable_encrypted_keys(control: Control
     assert key.encode() not in stored, "the signing key must not rest in the clear"
     with pytest.raises(ConflictError, match="at most 3"):
         control.add_webhook("https://hooks.example.com/4")
-    other = control.create_organization("other")
-    control.add_webhook("https://other.example.com", organization_id=other.id)
-    assert not control.delete_webhook(hook.id, organization_id=other.id)
     assert control.delete_webhook(hook.id)
     assert [w.url for w in control.webhooks()] == [
         "https://hooks.example.com/1",
