@@ -70,7 +70,9 @@ SELECT_STATES = "SELECT * FROM folder_sync_state ORDER BY folder_id, fingerprint
 DELETE_STATE = "DELETE FROM folder_sync_state WHERE folder_id = ? AND fingerprint = ?"
 DELETE_FOLDER_STATES = "DELETE FROM folder_sync_state WHERE folder_id = ? RETURNING 1"
 DELETE_ALL_STATES = "DELETE FROM folder_sync_state RETURNING 1"
-INSERT_STATE = "INSERT INTO folder_sync_state VALUES (?, ?, 'in_round', NULL, NULL, ?, 0, now(), NULL, now())"
+INSERT_STATE = """
+    INSERT INTO folder_sync_state VALUES (?, ?, 'in_round', NULL, NULL, ?, 0, now(), NULL, now(), ?)
+"""
 ADVANCE_ROUND = """
     UPDATE folder_sync_state SET status = 'in_round', next_link = ?, pages = pages + 1, updated_at = now()
     WHERE folder_id = ? AND fingerprint = ?

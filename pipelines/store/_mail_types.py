@@ -158,6 +158,7 @@ class SyncState:
     round_started_at: datetime
     round_finished_at: datetime | None
     updated_at: datetime
+    filter_text: str | None = None  # the round's canonical filter text; None: begun before it was recorded
 
 
 @dataclass(frozen=True, slots=True)

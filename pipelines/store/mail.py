@@ -165,16 +165,23 @@ class MailStore:
             con.execute(sql.REPLACE_FOLDERS)
             con.execute(sql.INSERT_FOLDERS)
 
-    def start_round(self, folder_id: str, fingerprint: str, *, sweep: bool = True) -> SyncState:
+    def start_round(
+        self, folder_id: str, fingerprint: str, *, sweep: bool = True, filter_text: str | None = None
+    ) -> SyncState:
         """Begin a folder's round from scratch (first sync, a changed filter, or a restart after a 410).
 
         With `sweep` (the default, and what a restart needs) the rows of the folder that the round does not
         list again are removed when it ends, so deletions missed while the cursor was lost are not lost.
+        `filter_text` is the canonical text of the filter the fingerprint was made from, recorded so that a
+        resync can tell which messages the store is meant to hold; None keeps the text recorded for this
+        folder and fingerprint (a restart).
         """
         with self._write() as con:
+            if filter_text is None and (previous := _state(con, folder_id, fingerprint)) is not None:
+                filter_text = previous.filter_text
             con.execute(sql.DELETE_STATE, [folder_id, fingerprint])
             con.execute(sql.DELETE_FOLDER_MARKS, [folder_id])
-            con.execute(sql.INSERT_STATE, [folder_id, fingerprint, sweep])
+            con.execute(sql.INSERT_STATE, [folder_id, fingerprint, sweep, filter_text])
             state = _state(con, folder_id, fingerprint)
         assert state is not None  # just inserted in this transaction
         return state

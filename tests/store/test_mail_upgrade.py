@@ -1,0 +1,59 @@
+"""A mail store written by an older Mailroom is upgraded in place: version 1 (no round filters) to the latest,
+with its rows and a round under way kept, and the round's filter recorded from then on."""
+
+from pathlib import Path
+
+import duckdb
+
+from pipelines.store import Cursor, MailStore, Page
+from pipelines.store._migrations import latest, migrations
+from tests.store.conftest import email
+
+FOLDER, FP = "inbox", "fp-v1"
+
+
+def version_1_store(path: Path) -> None:
+    """A file exactly as Mailroom wrote it at schema version 1: a round under way, one page stored."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
+        con.execute(migrations("mail")[0].sql)
+        con.execute("INSERT INTO schema_version VALUES (1, now())")
+        con.execute(
+            "INSERT INTO folder_sync_state "
+            "VALUES (?, ?, 'in_round', 'next-2', NULL, false, 1, now(), NULL, now())",
+            [FOLDER, FP],
+        )
+        con.execute("INSERT INTO file_ids VALUES (1, 'AAMk-00000', '', now())")
+
+
+def test_a_version_1_store_is_upgraded_and_its_round_goes_on(data_dir: Path) -> None:
+    path = data_dir / "old.duckdb"
+    version_1_store(path)
+    assert latest("mail") >= 2
+
+    store = MailStore(path)
+    [state] = store.sync_states()
+    assert (state.status, state.next_link, state.pages, state.filter_text) == ("in_round", "next-2", 1, None)
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == latest("mail")
+
+    # The round begun under version 1 finishes; the file id given then is kept, the next one follows it.
+    result = store.apply_page(
+        Page(FOLDER, FP, upserts=[email(0), email(1)], cursor=Cursor(delta_link="delta-1"))
+    )
+    assert result.created_file_ids == (1, 2)
+    assert store.get_email_by_message_id("AAMk-00000").file_id == 1
+    assert store.sync_state(FOLDER, FP).status == "idle"
+
+
+def test_a_round_records_its_filter_and_a_restart_keeps_it(store: MailStore) -> None:
+    assert store.start_round(FOLDER, FP, filter_text="category:Work").filter_text == "category:Work"
+    assert store.start_round(FOLDER, FP).filter_text == "category:Work"  # a restart after a 410
+    assert store.start_round(FOLDER, "fp-other", filter_text="").filter_text == ""
+    assert store.start_round("archive", FP).filter_text is None  # nothing recorded for it
+    assert {(s.folder_id, s.fingerprint): s.filter_text for s in store.sync_states()} == {
+        (FOLDER, FP): "category:Work",
+        (FOLDER, "fp-other"): "",
+        ("archive", FP): None,
+    }
