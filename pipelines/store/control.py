@@ -189,7 +189,8 @@ class ControlStore:
 
         A customer marked deleted is never brought back: until the delete run purges its row, its
         connections, token caches and mail store would come back with it, so naming it raises
-        ConflictError and changes nothing. Once purged, its id is new again and gets a fresh row.
+        ConflictError and changes nothing. Once purged, its id is new again and gets a fresh row, whose
+        integer id was never given before (control migration 0003).
         """
         update = update or CustomerUpdate()
         given = update.model_fields_set
@@ -216,8 +217,9 @@ class ControlStore:
                 raise ConflictError(_being_deleted([r["customer_id"] for r in deleted]))
             con.execute(
                 """
-                INSERT INTO customers (organization_id, customer_id, created_at, updated_at)
-                SELECT ?, value, ?, ? FROM json_each(?) WHERE true
+                INSERT INTO customers (id, organization_id, customer_id, created_at, updated_at)
+                SELECT (SELECT last FROM customer_ids_given) + key + 1, ?, value, ?, ? FROM json_each(?)
+                WHERE true
                 ON CONFLICT (organization_id, customer_id) DO NOTHING
                 """,
                 (organization_id, now, now, named),
