@@ -146,7 +146,6 @@ def test_a_store_held_by_a_writer_holds_up_only_its_own_readers(reader: SharedRe
             waiting = pool.submit(reader.list_files, a, FileQuery())
             time.sleep(0.3)
             assert not waiting.done()  # a's reader queues behind the writer ...
-            started = time.monotonic()
-            assert reader.list_files(b, FileQuery()).count == 1  # ... b's does not
-            assert time.monotonic() - started < 2
+            assert reader.list_files(b, FileQuery()).count == 1  # ... b's is answered meanwhile:
+            assert not waiting.done()  # a is still held, so b's answer did not wait for a's writer
         assert waiting.result(timeout=10).count == 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipelines.api._links import LinkSigner
 from pipelines.store import ControlStore
 from tests.api.conftest import as_customer
 from tests.api.mail import email as make_email
@@ -90,8 +91,9 @@ def test_user_files_filters_order_and_pages(client: httpx.Client, customer: str,
 
 
 def test_links_serve_the_email_and_the_attachment_then_expire_to_strangers(
-    client: httpx.Client, customer: str, mailbox: list[int]
-) -> None:
+    api, client: httpx.Client, control: ControlStore, secret_key: str, api_data_dir: Path,
+    customer: str, mailbox: list[int],
+) -> None:  # fmt: skip
     body = files(
         client,
         customer,
@@ -116,6 +118,29 @@ def test_links_serve_the_email_and_the_attachment_then_expire_to_strangers(
     assert httpx.get(tampered, trust_env=False).status_code == 404
     forged = found["presigned_url"].replace(f".{mailbox[3]}.", f".{mailbox[4]}.")
     assert httpx.get(forged, trust_env=False).status_code == 404
+
+    # Links signed with the server's own key: one whose time is up, and one for another customer.
+    signer = LinkSigner(secret_key, api.url)
+    owner = control.customer(customer)
+    assert owner is not None
+    fresh = signer.url("raw", owner.id, mailbox[3], ttl_s=60)
+    again = email.message_from_bytes(httpx.get(fresh, trust_env=False).content)
+    assert again["Subject"] == "Invoice 4"  # the signer is the server's
+    expired = signer.url("raw", owner.id, mailbox[3], ttl_s=-1)
+    gone = httpx.get(expired, trust_env=False)
+    assert (gone.status_code, gone.json()) == (404, {"detail": "this link is unknown or has expired"})
+    assert signer.open(expired.rsplit("/", 1)[1]) is None
+    stranger_id = f"stranger-{customer}"
+    fill(api_data_dir, stranger_id, [make_email(900)])
+    stranger = control.customer(stranger_id) or control.update_customers([stranger_id])[0]
+    # The stranger's genuine link names the owner's file id: it opens the stranger's store, never the owner's.
+    theirs = httpx.get(signer.url("raw", stranger.id, mailbox[3], ttl_s=60), trust_env=False)
+    assert theirs.status_code == 404
+    assert b"Invoice 4" not in theirs.content
+    # And the owner's link, re-pointed at the stranger, no longer carries a valid signature.
+    repointed = found["presigned_url"].replace(f"/files/raw.{owner.id}.", f"/files/raw.{stranger.id}.")
+    assert repointed != found["presigned_url"]
+    assert httpx.get(repointed, trust_env=False).status_code == 404
 
 
 def test_resync_and_deletes_are_recorded_for_dagster(
