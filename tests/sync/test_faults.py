@@ -43,11 +43,24 @@ def test_a_faulty_graph_still_gives_the_exact_mailbox(
 ) -> None:
     with AdminClient.for_sandbox(faulty) as admin:
         admin.reset(seed=11, messages=900, profile=profile)
+        if profile == "hostile":
+            # The profile's own 429s are a draw (seed 11 draws none in this run's 40-odd requests): two more
+            # on the first delta pages make sure throttling is met, waited out and counted.
+            admin.add_rule(path=r"/messages/delta", status=429, retry_after=1, times=2)
         settings = _settings(faulty, tmp_path)
         options = SyncOptions(folders=("inbox", "archive"), subfolders=True, batch_rows=100)
         first = sync_customer(CUSTOMER, options, settings=settings)
         if profile == "hostile":
             assert first.requests > len(first.folders)  # retries happened
+            assert first.throttled_waits >= 2  # Graph's 429s were waited out, and counted
+            assert first.throttled_seconds >= 2  # for at least their Retry-After each
+            # The run record keeps the same figures as the result handed back.
+            totals = settings.mail_store(CUSTOMER).runs(1)[0].totals
+            assert (totals.requests, totals.throttled_waits, totals.throttled_seconds) == (
+                first.requests,
+                first.throttled_waits,
+                first.throttled_seconds,
+            )
         path = settings.mail_store_path(CUSTOMER)
 
         truth = admin.ground_truth(MAILBOX)
