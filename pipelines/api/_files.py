@@ -42,8 +42,6 @@ from pipelines.store import (
     FileQuery,
     FileRecord,
     MailStore,
-    WebhookEvent,
-    enqueue_webhook_events,
     record_requests,
 )
 
@@ -287,15 +285,11 @@ def _record_delete(
         return
     customer_id = caller.customer.customer_id
     payload = {"file_ids": list(file_ids), "preserve_file_record": preserve, "send_webhook": send_webhook}
+    # FILE_DELETED means the file was deleted: the delete run queues it for what it deleted, never this
+    # request, which a run may still refuse or fail.
     record_requests(
         ctx.control, "delete_files", [(customer_id, payload)], organization_id=caller.organization_id
     )
-    if send_webhook:
-        enqueue_webhook_events(
-            ctx.control,
-            [WebhookEvent("FILE_DELETED", customer_id, "FILE", file_id) for file_id in file_ids],
-            organization_id=caller.organization_id,
-        )
 
 
 @router.post("/delete_files", response_model=GenericSuccessResponse, deprecated=True)

@@ -1,7 +1,7 @@
 """Webhooks: the routes that manage them, Carbon's signature, and the deliverer that empties the outbox.
 
-Events reach the outbox (`webhook_deliveries` in the control store) from the API (ADD, CANCEL, REVOKE,
-FILE_DELETED) and from sync runs (FILES_CREATED, FILE_READY, FILE_ERROR, ...), through
+Events reach the outbox (`webhook_deliveries` in the control store) from the API (ADD, CANCEL, REVOKE)
+and from runs (FILES_CREATED, FILE_READY, FILE_ERROR, DATA_SOURCE_READY, FILE_DELETED, ...), through
 `pipelines.store.enqueue_webhook_events`. The deliverer is a thread in the API process: it is the one
 long-running process every deployment has, it sends within a second of an event rather than at a sensor's
 next tick, and the outbox's leases let several API replicas share the work without sending twice.

@@ -81,10 +81,36 @@ def test_a_revoke_is_delivered_signed_in_carbons_shape(
 def test_failures_are_retried_with_backoff_then_delivered(
     webhook_client: httpx.Client, control: ControlStore, api_data_dir: Path
 ) -> None:
+    customer = "webhook-retried"
+    webhook_client.get("/whoami", headers={"customer-id": customer})
+    owner = control.customer(customer)
+    assert owner is not None
+    connection = control.save_connection(owner.id, "adele@contoso.test", auth_kind="app")
+    with Receiver(statuses=[500, 503]) as receiver:
+        hook = webhook_client.post("/add_webhook", json={"url": receiver.url}).json()
+        answer = webhook_client.post(
+            "/revoke_access_token", json={"data_source_id": connection.id}, headers={"customer-id": customer}
+        )
+        assert answer.json() == {"success": True}
+        received = receiver.wait_for(lambda r: len(r) >= 3)
+    payloads = [check_signatures(r, hook["signing_key"]) for r in received]
+    assert [(p["webhook_type"], p["obj"]["object_id"]) for p in payloads] == [
+        ("REVOKE", str(connection.id))
+    ] * 3
+    (log,) = control.deliveries(webhook_id=hook["id"])
+    assert (log.status, log.attempts, log.last_status_code) == ("delivered", 3, 200)
+    # Retries wait 0.2 s, then 0.4 s (the test server's delays), never at once; each is signed afresh.
+    assert received[1].at - received[0].at >= 0.15
+    assert received[2].at - received[1].at >= 0.35
+
+
+def test_a_delete_request_announces_nothing_before_a_run_deletes(
+    webhook_client: httpx.Client, control: ControlStore, api_data_dir: Path
+) -> None:
     customer = "webhook-deleter"
     store = fill(api_data_dir, customer, [email(n) for n in range(1, 4)])
     ids = sorted(k.file_id for k in store.known([f"AAMk-{n:06d}" for n in range(1, 4)]).values())
-    with Receiver(statuses=[500, 503]) as receiver:
+    with Receiver() as receiver:
         hook = webhook_client.post("/add_webhook", json={"url": receiver.url}).json()
         answer = webhook_client.post(
             "/delete_files_v2",
@@ -92,17 +118,11 @@ def test_failures_are_retried_with_backoff_then_delivered(
             headers={"customer-id": customer},
         )
         assert answer.json() == {"success": True}
-        received = receiver.wait_for(lambda r: len(r) >= 3)
-    payloads = [check_signatures(r, hook["signing_key"]) for r in received]
-    assert [(p["webhook_type"], p["obj"]["object_id"]) for p in payloads] == [
-        ("FILE_DELETED", str(ids[1]))
-    ] * 3
-    assert payloads[0]["obj"]["object_type"] == "FILE"
-    (log,) = control.deliveries(webhook_id=hook["id"])
-    assert (log.status, log.attempts, log.last_status_code) == ("delivered", 3, 200)
-    # Retries wait 0.2 s, then 0.4 s (the test server's delays), never at once; each is signed afresh.
-    assert received[1].at - received[0].at >= 0.15
-    assert received[2].at - received[1].at >= 0.35
+        (recorded,) = [r for r in control.requests(customer_id=customer) if r.kind == "delete_files"]
+        # The run carries send_webhook and sends FILE_DELETED for what it deleted; the request sends nothing.
+        assert recorded.payload == {"file_ids": ids[1:2], "preserve_file_record": False, "send_webhook": True}
+        assert control.deliveries(webhook_id=hook["id"]) == []
+    assert receiver.received == []
 
 
 def retried_object(delivery) -> str:
