@@ -7,13 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from pipelines.api._errors import Busy, UpstreamError
+from pipelines.api._errors import Busy, NotFound, UpstreamError
 from pipelines.api._links import LinkSigner
 from pipelines.api._settings import ApiSettings
 from pipelines.graph import GraphSettings
 from pipelines.store import (
     KEY_VARIABLE,
     ApiKey,
+    ConflictError,
     ControlStore,
     Customer,
     FilePage,
@@ -43,6 +44,11 @@ def secret_key(stores: StoreSettings) -> str:
             "print(Fernet.generate_key().decode())'`"
         )
     return key
+
+
+def deleted_user(customer_id: str) -> str:
+    """What a route says of a customer deleted through `/delete_users` whose data is still being removed."""
+    return f"user {customer_id!r} was deleted; its data is being removed, after which the id names a new user"
 
 
 @dataclass
@@ -84,21 +90,36 @@ class ApiContext:
 
     def customer(self, organization_id: int, customer_id: str) -> Customer:
         """The caller named by `customer-id`, created on first sight (as in Carbon), remembered for
-        `auth_cache_s`: it only identifies the caller; routes that show settings read them afresh."""
+        `auth_cache_s`: it only identifies the caller; routes that show settings read them afresh.
+
+        A customer deleted through `/delete_users` is NotFound until the delete run has purged it (its
+        connections, token caches and mail go with it); after that, its id is new and names a fresh customer.
+        """
         now = time.monotonic()
         with self._keys_lock:
             cached = self._customers.get((organization_id, customer_id))
         if cached is not None and cached[1] > now:
             return cached[0]
-        found = self.control.customer(customer_id, organization_id=organization_id)
+        found = self.control.customer(customer_id, organization_id=organization_id, include_deleted=True)
         if found is None:
-            (found,) = self.control.update_customers([customer_id], organization_id=organization_id)
+            try:
+                (found,) = self.control.update_customers([customer_id], organization_id=organization_id)
+            except ConflictError:  # deleted between the two statements
+                raise NotFound(deleted_user(customer_id)) from None
+        if found.deleted_at is not None:
+            raise NotFound(deleted_user(customer_id))
         if self.settings.auth_cache_s > 0:
             with self._keys_lock:
                 if len(self._customers) > 10_000:
                     self._customers.clear()
                 self._customers[(organization_id, customer_id)] = (found, now + self.settings.auth_cache_s)
         return found
+
+    def forget_customers(self, organization_id: int, customer_ids: list[str]) -> None:
+        """Drop remembered callers (deleted ones must not act for `auth_cache_s` more)."""
+        with self._keys_lock:
+            for customer_id in customer_ids:
+                self._customers.pop((organization_id, customer_id), None)
 
     def graph_for(self, tenant: str | None) -> GraphSettings:
         """Graph settings for a sign-in or a connection, in `tenant` when one was named."""

@@ -3,8 +3,14 @@
 `/update_users` is how client apps switch Outlook auto-sync on (`auto_sync_enabled_sources`) and pick its
 interval; the settings land in the control store at once and a request per customer tells the Dagster
 sensor to add the customer's partition.
+
+A customer deleted through `/delete_users` is gone at once (404 on `/user`, `/whoami` and every user route)
+and stays gone until the delete run has purged its data; `/update_users` naming it meanwhile answers 409.
+After the purge its id is new: first sight or `/update_users` creates a fresh customer, with nothing of the
+old one's connections, token caches or mail.
 """
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +18,8 @@ from fastapi import APIRouter
 
 from pipelines.api._auth import Caller, Context, KeyCaller, Org, check_customer_id
 from pipelines.api._context import ApiContext
-from pipelines.api._errors import NotFound
+from pipelines.api._errors import Conflict, NotFound
+from pipelines.api._files import _FORMAT_ALIASES, _FORMATS
 from pipelines.api._models import (
     DeleteUsersInput,
     GenericSuccessResponse,
@@ -23,7 +30,7 @@ from pipelines.api._models import (
     UserRequestContent,
     UserResponse,
 )
-from pipelines.store import Customer, CustomerUpdate, StoreCounts, record_requests
+from pipelines.store import ConflictError, Customer, CustomerUpdate, record_requests
 
 router = APIRouter(tags=["Users"])
 
@@ -49,10 +56,11 @@ def _listed(customer: Customer) -> dict[str, Any]:
 
 
 def _user(ctx: ApiContext, customer: Customer) -> dict[str, Any]:
-    counts = ctx.read_mail(customer.customer_id, lambda store: store.counts(), None)
-    live = 0 if counts is None else counts.emails - counts.removed
+    counts, by_extension = ctx.read_mail(
+        customer.customer_id, lambda store: (store.counts(), store.files_by_extension()), (None, {})
+    )
+    live = 0 if counts is None else counts.emails  # emails neither removed nor deleted
     characters = 0 if counts is None else counts.text_characters
-    attachments = 0 if counts is None else counts.attachments
     return _listed(customer) | {
         "num_files_synced": live,
         "num_characters_synced": characters,
@@ -61,8 +69,8 @@ def _user(ctx: ApiContext, customer: Customer) -> dict[str, Any]:
         "aggregate_num_characters": {"OUTLOOK": characters},
         "aggregate_num_tokens": {},
         "aggregate_num_embeddings": {},
-        "aggregate_num_files_by_source": {"OUTLOOK": live + attachments},
-        "aggregate_num_files_by_file_format": _by_format(counts, live),
+        "aggregate_num_files_by_source": {"OUTLOOK": sum(by_extension.values())},
+        "aggregate_num_files_by_file_format": _by_format(by_extension),
         "unique_file_tags": [],
         "connector_settings": {
             "interval_hours": customer.interval_minutes / 60,
@@ -71,8 +79,17 @@ def _user(ctx: ApiContext, customer: Customer) -> dict[str, Any]:
     }
 
 
-def _by_format(counts: StoreCounts | None, live: int) -> dict[str, int]:
-    return {} if counts is None else {"OUTLOOK": live, "ATTACHMENTS": counts.attachments}
+def _by_format(by_extension: dict[tuple[str, str], int]) -> dict[str, int]:
+    """The files `/user_files_v2` lists, by Carbon's FileFormats as their `file_statistics` give it: emails
+    are OUTLOOK, attachments go by extension; one whose extension is no Carbon format has no key to count
+    under (it still counts by source)."""
+    found: Counter[str] = Counter()
+    for (kind, extension), count in by_extension.items():
+        if kind == "email":
+            found["OUTLOOK"] += count
+        elif (known := _FORMAT_ALIASES.get(extension, extension)) in _FORMATS:
+            found[known] += count
+    return dict(found)
 
 
 @router.post("/update_users", response_model=GenericSuccessResponse)
@@ -87,9 +104,12 @@ def update_users(body: UpdateUsersInput, ctx: Context, org: Org) -> dict[str, bo
     if "auto_sync_interval" in given:
         hours = body.auto_sync_interval
         changes["auto_sync_interval_minutes"] = None if hours == -1 else hours * 60  # type: ignore[operator]
-    customers = ctx.control.update_customers(
-        body.customer_ids, CustomerUpdate(**changes), organization_id=org.organization_id
-    )
+    try:
+        customers = ctx.control.update_customers(
+            body.customer_ids, CustomerUpdate(**changes), organization_id=org.organization_id
+        )
+    except ConflictError as error:
+        raise Conflict(str(error)) from None
     payload = {
         "auto_sync_enabled_sources": body.auto_sync_enabled_sources,
         "auto_sync_interval": body.auto_sync_interval,
@@ -105,7 +125,7 @@ def update_users(body: UpdateUsersInput, ctx: Context, org: Org) -> dict[str, bo
 
 @router.post("/list_users", response_model=UserListResponse)
 def list_users(ctx: Context, org: Org, body: ListUsersRequest | None = None) -> dict[str, Any]:
-    """The organization's live customers, paged."""
+    """The organization's live customers, paged; `starting_id` keeps those whose `id` is at least that."""
     body = body or ListUsersRequest()
     customers, total = ctx.control.list_customers(
         organization_id=org.organization_id,
@@ -115,6 +135,7 @@ def list_users(ctx: Context, org: Org, body: ListUsersRequest | None = None) -> 
         descending=body.order_dir == "desc",
         limit=body.pagination.limit,
         offset=body.pagination.offset,
+        starting_id=body.pagination.starting_id,
     )
     users = [_listed(c) for c in customers]
     return {"users": users, "count": total if body.include_count else None}
@@ -142,6 +163,7 @@ def whoami(ctx: Context, caller: Caller) -> dict[str, Any]:
 def delete_users(body: DeleteUsersInput, ctx: Context, org: Org) -> dict[str, bool]:
     """Hide the customers at once and revoke their tokens; a Dagster run deletes their data."""
     pks = ctx.control.mark_customers_deleted(body.customer_ids, organization_id=org.organization_id)
+    ctx.forget_customers(org.organization_id, body.customer_ids)
     deleted = [ctx.control.customer_by_pk(pk) for pk in pks]
     for pk in pks:
         ctx.control.revoke_access_tokens(pk)

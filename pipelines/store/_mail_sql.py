@@ -393,6 +393,13 @@ _ORDER_COLUMNS = {
 }
 
 COUNT_ALL_FILES = "SELECT count(*) FROM files"
+# What follows the name's last dot, as Python's `name.rpartition(".")[2]` (the whole name without one).
+FILES_BY_EXTENSION = """
+    SELECT kind,
+           CASE WHEN kind = 'attachment' THEN upper(string_split(coalesce(name, ''), '.')[-1]) ELSE '' END,
+           count(*)
+    FROM files WHERE NOT removed GROUP BY ALL
+"""
 
 
 def file_record(row: Sequence[Any]) -> FileRecord:

@@ -441,6 +441,15 @@ class MailStore:
             total = found[0][-1] if found else con.execute(count_sql, params).fetchone()[0]
         return FilePage(results=tuple(sql.file_record(row[:-1]) for row in found), count=total)
 
+    def files_by_extension(self) -> dict[tuple[str, str], int]:
+        """How many files `list_files` shows by default (not removed), by kind and upper-case extension:
+        `{("email", ""): 20, ("attachment", "PDF"): 3, ("attachment", "README"): 1}` (a name without a dot
+        is its own extension, as `str.rpartition` has it)."""
+        with self._read() as con:
+            return {
+                (kind, extension): n for kind, extension, n in con.execute(sql.FILES_BY_EXTENSION).fetchall()
+            }
+
     def counts(self) -> StoreCounts:
         """How many emails (by sync status), removed rows, tombstones, attachments and folders are stored."""
         with self._read() as con:
