@@ -6,7 +6,7 @@ nothing of Dagster or HTTP, so an asset, the CLI and the tests call the same fun
     result.counts.inserted, result.plan, result.folders
 
     resync_emails("team@carbon.ai", file_ids=[42])         # refetch, diff, write only if changed
-    delete_emails("team@carbon.ai", file_ids=[42])         # content gone, tombstone kept
+    delete_emails("team@carbon.ai", file_ids=[42])         # content gone, tombstone kept (or message_ids=)
     delete_customer("team@carbon.ai")                      # the mail store and the control-store records
 
 Each entry point is synchronous (it runs its own event loop, in a worker thread if the caller already has
@@ -132,19 +132,24 @@ def delete_emails(
     customer_id: str,
     *,
     file_ids: Sequence[int] = (),
+    message_ids: Sequence[str] = (),
     query: FileQuery | None = None,
     keep_record: bool = False,
+    send_webhook: bool = False,
     request_id: str | None = None,
     settings: Settings | None = None,
 ) -> DeleteResult:
-    """Delete emails (or attachments) by file id and/or a file query (`/delete_files_v2`'s filters): their
-    content and derived data go, a tombstone keeps later syncs from bringing them back; `keep_record` keeps
-    the metadata row for a later resync."""
+    """Delete emails (or attachments) by file id, immutable message id and/or a file query
+    (`/delete_files_v2`'s filters): their content and derived data go, a tombstone keeps later syncs from
+    bringing them back; `keep_record` keeps the metadata row for a later resync; `send_webhook` queues
+    Carbon's FILE_DELETED for each file deleted."""
     return delete(
         customer_id,
         file_ids,
+        message_ids,
         query,
         keep_record=keep_record,
+        send_webhook=send_webhook,
         request_id=request_id,
         settings=settings or Settings(),
     )

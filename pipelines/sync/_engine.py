@@ -2,14 +2,14 @@
 
 The run holds the customer's run lock throughout, records itself in the mail store (its plan, folders and
 counts, or the error that stopped it), keeps the connection's status in the control store (SYNCING, READY,
-SYNC_ERROR), and rebuilds the full-text index when one exists and the run changed something.
+SYNC_ERROR), rebuilds the full-text index when one exists and the run changed something, and queues Carbon's
+webhooks for what it did, or for the error that stopped it (`_webhooks`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,9 +26,7 @@ from pipelines.graph import (
 from pipelines.settings import Settings
 from pipelines.store import (
     Connection,
-    ControlStore,
     Cursor,
-    Customer,
     MailStore,
     Page,
     PageResult,
@@ -37,8 +35,6 @@ from pipelines.store import (
     StoreBusy,
     StoreError,
     SyncState,
-    WebhookEvent,
-    enqueue_webhook_events,
 )
 from pipelines.sync import _folders
 from pipelines.sync._connect import Target, find_connection, find_customer, open_target
@@ -63,8 +59,7 @@ from pipelines.sync._rounds import (
     list_pages,
     run_round,
 )
-
-log = logging.getLogger("pipelines.sync")
+from pipelines.sync._webhooks import announce_sync
 
 FOLDERS_AT_ONCE = 4
 """Folders listed at once (a mailbox takes 4 requests in flight; more folders would only queue)."""
@@ -428,39 +423,16 @@ async def _sync(
                 )
             with contextlib.suppress(StoreError):  # the error that stopped the run is the one to report
                 control.record_connection_sync(connection.id, status="SYNC_ERROR", error=str(failure))
+            announce_sync(
+                control, customer, connection, failure.result, options.request_id, error=str(failure)
+            )
             if failure is error or not isinstance(error, Exception):
                 raise
             raise failure from error
         control.record_connection_sync(connection.id, status="READY", synced=True)
         result = _result(customer_id, connection, run, run_id, started, finished, None)
-        try:
-            _announce(control, customer, connection, result, options.request_id)
-        except StoreError as error:
-            # The mail is stored and the run recorded; only the notifications are lost.
-            log.warning("sync of %s succeeded but its webhooks were not queued: %s", customer_id, error)
+        announce_sync(control, customer, connection, result, options.request_id)
         return result
-
-
-def _announce(
-    control: ControlStore,
-    customer: Customer,
-    connection: Connection,
-    result: SyncResult,
-    request_id: str | None,
-) -> None:
-    """Carbon's webhooks for what the run stored (queued in the control store's outbox, which the API's
-    deliverer sends; nothing is queued when the organization has no webhook): FILES_CREATED with the new
-    file ids, FILE_READY for each new or changed file, DATA_SOURCE_READY for the connection."""
-    who = customer.customer_id
-    created, changed = result.created_file_ids, result.changed_file_ids
-    events = [
-        WebhookEvent("FILES_CREATED", who, "FILE_LIST", created[at : at + 1000], {"request_id": request_id})
-        for at in range(0, len(created), 1000)
-    ]
-    events += [WebhookEvent("FILE_READY", who, "FILE", file_id) for file_id in sorted({*created, *changed})]
-    info = {"data_source_type": "OUTLOOK", "request_id": request_id}
-    events.append(WebhookEvent("DATA_SOURCE_READY", who, "DATA_SOURCE", connection.id, info))
-    enqueue_webhook_events(control, events, organization_id=customer.organization_id)
 
 
 def _result(

@@ -151,11 +151,12 @@ class ResyncResult(BaseModel):
 
 
 class DeleteResult(BaseModel):
-    """File ids deleted (content gone, tombstone kept) and the ones the store did not hold."""
+    """File ids deleted (content gone, tombstone kept); the file and message ids the store did not hold."""
 
     customer_id: str
     deleted: list[int]
     not_found: list[int]
+    message_ids_not_found: list[str] = Field(default_factory=list)
     record_kept: bool
 
 

@@ -15,7 +15,7 @@ from pipelines.sync import _folders
 from pipelines.sync._connect import Target, find_connection, find_customer, open_target
 from pipelines.sync._convert import convert
 from pipelines.sync._engine import failure_of
-from pipelines.sync._errors import InvalidRequest
+from pipelines.sync._errors import InvalidRequest, SyncError
 from pipelines.sync._lock import run_lock, run_lock_path
 from pipelines.sync._models import (
     CustomerDeleted,
@@ -26,6 +26,7 @@ from pipelines.sync._models import (
 )
 from pipelines.sync._rounds import Store, download_attachments
 from pipelines.sync._rows import ATTACHMENT_EXPAND, FULL_SELECT, attachment_row, email_row
+from pipelines.sync._webhooks import announce_deleted, announce_resync
 
 
 async def resync(
@@ -45,6 +46,7 @@ async def resync(
     connection = find_connection(control, customer, connection_id)
     store = settings.mail_store(customer.customer_id)
     emails: list[EmailResync] = []
+    wanted: dict[str, int | None] = {}
     with run_lock(store.path, customer_id=customer.customer_id), ThreadPoolExecutor(1) as executor:
         db = Store(store, executor)
         try:
@@ -74,8 +76,15 @@ async def resync(
                         await _write(db, message, rows[message_id], paths, connection.id, request_id)
                     )
                 requests = target.graph.stats.requests
-        except (GraphError, StoreError) as error:
-            raise failure_of(error, connection) from error
+        except (SyncError, GraphError, StoreError) as error:
+            failure = failure_of(error, connection)
+            known = [f for f in wanted.values() if f is not None]
+            announce_resync(control, customer, known, request_id, error=str(failure))
+            if failure is error:
+                raise
+            raise failure from error
+    ready = [e.file_id for e in emails if e.file_id is not None and e.outcome in ("updated", "unchanged")]
+    announce_resync(control, customer, ready, request_id)
     return ResyncResult(customer_id=customer.customer_id, emails=emails, requests=requests)
 
 
@@ -157,28 +166,42 @@ async def _write(
 def delete(
     customer_id: str,
     file_ids: Sequence[int],
+    message_ids: Sequence[str],
     query: FileQuery | None,
     *,
     keep_record: bool,
+    send_webhook: bool,
     request_id: str | None,
     settings: Settings,
 ) -> DeleteResult:
-    if not file_ids and query is None:
-        raise InvalidRequest("name the emails to delete by file id or with a file query")
+    if not file_ids and not message_ids and query is None:
+        raise InvalidRequest("name the emails to delete by file id, message id or with a file query")
     store = settings.mail_store(customer_id)
     if not store.exists():
         return DeleteResult(
-            customer_id=customer_id, deleted=[], not_found=sorted(set(file_ids)), record_kept=keep_record
+            customer_id=customer_id,
+            deleted=[],
+            not_found=sorted(set(file_ids)),
+            message_ids_not_found=list(dict.fromkeys(message_ids)),
+            record_kept=keep_record,
         )
     with run_lock(store.path, customer_id=customer_id):
         ids = list(file_ids)
+        known = store.known(list(message_ids)) if message_ids else {}
+        ids += [known[m].file_id for m in message_ids if m in known]
         if query is not None:
             ids += _query_ids(store, query)
         result = store.delete_files(ids, keep_record=keep_record, request_id=request_id)
+    if send_webhook and result.deleted:
+        control = settings.control_store()
+        customer = control.customer(customer_id, include_deleted=True)
+        if customer is not None:
+            announce_deleted(control, customer, result.deleted)
     return DeleteResult(
         customer_id=customer_id,
         deleted=list(result.deleted),
         not_found=list(result.not_found),
+        message_ids_not_found=[m for m in dict.fromkeys(message_ids) if m not in known],
         record_kept=keep_record,
     )
 
