@@ -42,6 +42,7 @@ class ResyncPayload(_Payload):
 class DeleteFilesPayload(_Payload):
     file_ids: list[int] = Field(min_length=1)
     preserve_file_record: bool = False
+    send_webhook: bool = False  # FILE_DELETED is sent by the run, for the files it deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,10 @@ def _run_config(
         case "delete_files":
             delete = DeleteFilesPayload.model_validate(payload)
             config = DeleteEmailsConfig(
-                request_id=request.id, file_ids=delete.file_ids, keep_record=delete.preserve_file_record
+                request_id=request.id,
+                file_ids=delete.file_ids,
+                keep_record=delete.preserve_file_record,
+                send_webhook=delete.send_webhook,
             )
             return {"delete_emails": config}, delete_emails_job.name
         case "delete_users":

@@ -56,10 +56,13 @@ class ResyncConfig(RequestConfig):
 
 
 class DeleteEmailsConfig(RequestConfig):
-    """Delete single emails (or attachments) by file id; `keep_record` is Carbon's `preserve_file_record`."""
+    """Delete single emails (or attachments) by file id (Carbon's) or Graph message id. `keep_record` is
+    Carbon's `preserve_file_record`; `send_webhook` queues FILE_DELETED for each file deleted."""
 
     file_ids: list[int] = Field(default_factory=list)
+    message_ids: list[str] = Field(default_factory=list)
     keep_record: bool = False
+    send_webhook: bool = False
 
 
 class DeleteCustomerConfig(RequestConfig):

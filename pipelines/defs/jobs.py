@@ -86,22 +86,29 @@ def delete_emails(
 ) -> dg.Output[None]:
     customer_id = context.partition_key
     _tags.tag_customer(context)
-    if not config.file_ids:
-        raise dg.Failure(description="name the emails to delete: file_ids")
+    if not config.file_ids and not config.message_ids:
+        raise dg.Failure(description="name the emails to delete: file_ids or message_ids")
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:
             result = sync.delete_emails(
                 customer_id,
                 file_ids=config.file_ids,
+                message_ids=config.message_ids,
                 keep_record=config.keep_record,
+                send_webhook=config.send_webhook,
                 request_id=_request_id(config),
                 settings=engine_settings,
             )
         except sync.SyncError as error:
             raise dg.Failure(description=str(error)) from None
     return dg.Output(
-        None, metadata={"deleted": len(result.deleted), "not_found": dg.MetadataValue.json(result.not_found)}
+        None,
+        metadata={
+            "deleted": len(result.deleted),
+            "not_found": dg.MetadataValue.json(result.not_found),
+            "message_ids_not_found": dg.MetadataValue.json(result.message_ids_not_found),
+        },
     )
 
 
@@ -136,7 +143,7 @@ def resync_emails_job() -> None:
 
 @dg.job(partitions_def=customers, executor_def=dg.in_process_executor, tags=_JOB_TAGS)
 def delete_emails_job() -> None:
-    """Delete single emails of one customer, by file id."""
+    """Delete single emails of one customer, by file id or message id."""
     delete_emails()
 
 

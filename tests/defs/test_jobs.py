@@ -1,11 +1,15 @@
 """The single-email and customer jobs, run in-process on a test instance against the sandbox: resync,
 delete (that the next sync does not undo), delete of the customer with its partition."""
 
+import json
+
 import dagster as dg
 import pytest
+from cryptography.fernet import Fernet
 
 from pipelines.definitions import defs
 from pipelines.defs import MailroomStores
+from pipelines.defs._requests import plan_request
 from pipelines.store import ControlStore, FileQuery
 from sandbox import SandboxInfo
 
@@ -60,6 +64,36 @@ def test_delete_then_sync_keeps_the_email_deleted(
 
     assert run("sync_outlook_job", instance, resources, {}).success
     assert set(emails(stores)) == set(before) - set(doomed)
+
+
+def test_delete_by_message_id_sends_file_deleted_when_asked(
+    instance: dg.DagsterInstance, stores: MailroomStores, resources: dict, synced: str, control: ControlStore
+) -> None:
+    # Only the registration seals a signing key; the run queues deliveries without the secret key.
+    keyed = ControlStore(control.path, secret_key=Fernet.generate_key().decode())
+    keyed.add_webhook("https://hooks.example.com/carbon")
+    store = stores.mail("alex", read_only=True)
+    before = emails(stores)
+    first, second = before[:2]
+    message = store.get_email(second).row.message_id
+    request = control.record_request("delete_files", "alex", {"file_ids": [first], "send_webhook": True})
+    # The sensor's config carries send_webhook; this run names the email by its message id instead.
+    planned = plan_request(request, control).run.run_config["ops"]["delete_emails"]["config"]
+    assert planned["send_webhook"] is True
+    config = {**planned, "file_ids": [], "message_ids": [message, "AAMk-nobody"]}
+
+    deleted = run("delete_emails_job", instance, resources, config, "delete_emails")
+
+    assert deleted.success
+    assert set(emails(stores)) == set(before) - {second}
+    assert store.get_email(second) is None
+    (output,) = [e for e in deleted.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = output.event_specific_data.metadata
+    assert metadata["deleted"].value == 1
+    assert metadata["message_ids_not_found"].value == ["AAMk-nobody"]
+    sent = [json.loads(d.payload) for d in control.deliveries()]
+    assert [(e["webhook_type"], e["obj"]["object_id"]) for e in sent] == [("FILE_DELETED", str(second))]
+    assert control.request(request.id).status == "succeeded"
 
 
 def test_resync_brings_a_deleted_email_back(
