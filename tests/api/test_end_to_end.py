@@ -1,6 +1,8 @@
 """End to end: a client connects a sandbox mailbox through the API's OAuth routes, turns auto-sync on, and a
-real `dagster-daemon` (the sensor, then the runs) syncs it; the client lists the files, resyncs one, deletes
-one that stays deleted after the next sync, and receives signed webhooks."""
+real `dagster-daemon` syncs it: the sensor runs the connect's first sync and adds the partition, and once the
+customer's auto-sync interval has passed the schedule (ticking each minute here) syncs it again. The client
+lists the files, resyncs one, deletes one that stays deleted after the next sync, and receives signed
+webhooks."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ import os
 import ssl
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import httpx
 import pytest
 from cryptography.fernet import Fernet
@@ -62,6 +66,8 @@ def test_connect_auto_sync_list_resync_delete_and_webhooks(
         "MAILROOM_CLIENT_SECRET": fresh_sandbox.client_secret.get_secret_value(),
         "MAILROOM_CA_BUNDLE": str(fresh_sandbox.ca_cert),
         "MAILROOM_API_WEBHOOK_POLL_S": "0.1",
+        "MAILROOM_API_ALLOW_PRIVATE_WEBHOOKS": "1",  # the receiver listens on 127.0.0.1
+        "MAILROOM_AUTO_SYNC_CRON": "* * * * *",  # the schedule ticks each minute rather than each hour
     }
     control = ControlStore(data / "control.sqlite3", secret_key=key)
     _, api_key = control.create_api_key("e2e")
@@ -105,9 +111,21 @@ def test_connect_auto_sync_list_resync_delete_and_webhooks(
             truth = sandbox_admin.ground_truth("alex@contoso.test")
             assert listed["count"] >= 10
             emails = [f for f in listed["results"] if f["parent_id"] is None]
-            assert {f["external_file_id"] for f in emails} <= {m["id"] for m in _messages(truth)}
+            assert {f["external_file_id"] for f in emails} <= {m["id"] for m in truth["messages"]}
             (source,) = client.post("/user_data_sources", json={}).json()["results"]
             assert source["sync_status"] == "READY"
+
+            # Four hours on, as far as the schedule can tell: the last sync finished before the 3-hour
+            # interval /update_users set, so the next tick syncs the customer.
+            earlier = ControlStore(
+                data / "control.sqlite3", secret_key=key, clock=lambda: datetime.now(UTC) - timedelta(hours=4)
+            )
+            earlier.record_connection_sync(source["id"], status="READY", synced=True)
+            scheduled = until(
+                scheduled_run(open_instance(home)), "a run of the auto-sync schedule", timeout=180
+            )
+            assert scheduled.status == dg.DagsterRunStatus.SUCCESS, service.log_tail()
+            assert scheduled.tags["dagster/partition"] == CUSTOMER
 
             target, doomed = emails[0], emails[1]
             assert client.post("/resync_file", json={"file_id": target["id"]}).status_code == 200
@@ -136,10 +154,23 @@ def test_connect_auto_sync_list_resync_delete_and_webhooks(
     assert [d["obj"]["object_id"] for d in deleted] == [str(doomed["id"])]
 
 
-def _messages(truth: dict[str, Any]) -> list[dict[str, Any]]:
-    return truth.get("messages") or [
-        m for folder in truth.get("folders", []) for m in folder.get("messages", [])
-    ]
+def scheduled_run(instance: dg.DagsterInstance) -> Callable[[], dg.DagsterRun | None]:
+    """The schedule's finished run for the customer, if any (its tags say who started it)."""
+
+    def check() -> dg.DagsterRun | None:
+        runs = instance.get_runs(
+            filters=dg.RunsFilter(
+                tags={"trigger": "schedule", "dagster/partition": CUSTOMER},
+                statuses=[
+                    dg.DagsterRunStatus.SUCCESS,
+                    dg.DagsterRunStatus.FAILURE,
+                    dg.DagsterRunStatus.CANCELED,
+                ],
+            )
+        )
+        return runs[0] if runs else None
+
+    return check
 
 
 def _payload(event) -> dict[str, Any]:
