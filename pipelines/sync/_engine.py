@@ -191,8 +191,13 @@ class _Run:
         if forget:
             # Another filter's rounds are stale once this one rewrites the folder's rows.
             await self.db.call(self.store.forget_sync_state, folder.id)
+        # The round records its filter, so a resync between runs holds messages to it (`_scope`).
         await self.db.call(
-            self.store.start_round, folder.id, plan.fingerprint, sweep=self.context.check_known
+            self.store.start_round,
+            folder.id,
+            plan.fingerprint,
+            sweep=self.context.check_known,
+            filter_text=self.plan.filter_text,
         )
 
     async def _round(self, folder: SyncFolder, plan: FolderPlan, link: str | None, *, whole: bool) -> int:
