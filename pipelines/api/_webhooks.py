@@ -253,6 +253,8 @@ class WebhookDeliverer:
     def _send(self, webhook_id: int, batch: list[Delivery]) -> int:
         try:
             for delivery in batch:
+                if self._stopping:
+                    break  # the rest are sent when their lease runs out, by whichever deliverer runs then
                 self._attempt(delivery)
         finally:
             with self._lock:
@@ -320,11 +322,16 @@ class WebhookDeliverer:
             self._thread = threading.Thread(target=self._loop, name="webhook-deliverer", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Stop claiming; let the attempts in flight end for up to `grace_s` (a hanging receiver does not
+        hold up a shutdown for its whole timeout), then close the connections."""
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-        self._workers.shutdown(wait=True, cancel_futures=True)
+        self._workers.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + grace_s
+        while self._busy and time.monotonic() < deadline:
+            time.sleep(0.02)
         self._http.close()
