@@ -98,7 +98,10 @@ def _fail(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m pipelines.api [--host H] [--port P] [--public-url U] [--public] [--json]`."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.api", description=run.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.api",
+        description="Serve the HTTP API and deliver webhooks (as `mailroom api`).",
+    )
     parser.add_argument("--host", help="address to bind [env MAILROOM_API_HOST; 127.0.0.1]")
     parser.add_argument("--port", type=int, help="port; 0 picks a free one [env MAILROOM_API_PORT; 8000]")
     parser.add_argument(
