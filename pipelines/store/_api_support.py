@@ -22,24 +22,24 @@ def record_requests(
     *,
     organization_id: int = DEFAULT_ORGANIZATION_ID,
 ) -> list[Request]:
-    """Queue one request per (customer id, payload) for the Dagster sensor, all in one transaction.
+    """Queue one request per (customer id, payload) for the Dagster sensor, in one statement; returns them
+    in the order given.
 
-    `/update_users` names up to 100 customers; one transaction instead of 100 keeps it a single fsync.
+    `/update_users` names up to 100 customers: one INSERT over the JSON of them all costs about a quarter of
+    100 INSERTs in one transaction.
     """
     now = _iso(control._now())
+    named = orjson.dumps([[customer_id, dict(payload)] for customer_id, payload in items]).decode()
     with control._write() as con:
-        rows = [
-            con.execute(
-                """
-                INSERT INTO requests (organization_id, customer_id, kind, payload, status, created_at,
-                                      updated_at)
-                VALUES (?, ?, ?, ?, 'queued', ?, ?) RETURNING *
-                """,
-                (organization_id, customer_id, kind, orjson.dumps(dict(payload)).decode(), now, now),
-            ).fetchone()
-            for customer_id, payload in items
-        ]
-    return [_request(row) for row in rows]
+        rows = con.execute(
+            """
+            INSERT INTO requests (organization_id, customer_id, kind, payload, status, created_at, updated_at)
+            SELECT ?, value ->> 0, ?, value ->> 1, 'queued', ?, ? FROM json_each(?) ORDER BY key
+            RETURNING *
+            """,
+            (organization_id, kind, now, now, named),
+        ).fetchall()
+    return sorted((_request(row) for row in rows), key=lambda request: request.id)
 
 
 def webhook_payload(

@@ -17,6 +17,7 @@ from pipelines.store import (
     SchemaError,
     SecretError,
     StoreSettings,
+    record_requests,
 )
 
 KEY = Fernet.generate_key().decode()
@@ -477,3 +478,14 @@ def test_settings_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.
     assert reader.read_only
     assert not reader.exists()
     assert not settings.delete_mail_store("acme")
+
+
+def test_record_requests_queues_many_in_order_with_their_payloads(control: ControlStore) -> None:
+    payloads = [{"n": n, "tags": {"team": "blé"}, "ids": [n, None]} for n in range(100)]
+    recorded = record_requests(control, "update_users", [(f"c-{n}", p) for n, p in enumerate(payloads)])
+    assert [r.customer_id for r in recorded] == [f"c-{n}" for n in range(100)]
+    assert [r.payload for r in recorded] == payloads
+    assert [r.id for r in recorded] == sorted(r.id for r in recorded)
+    assert {(r.kind, r.status, r.organization_id) for r in recorded} == {("update_users", "queued", 1)}
+    assert control.request(recorded[42].id).payload == payloads[42]  # type: ignore[union-attr]
+    assert record_requests(control, "sync", []) == []
