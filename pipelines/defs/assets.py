@@ -40,6 +40,7 @@ def outlook_emails(
         trigger=context.run.tags.get("trigger"),
         request_id=None if config.request_id is None else str(config.request_id),
         orchestrator_run_id=context.run.run_id,
+        rebuild_index=False,  # email_search_index, the next step, rebuilds it
     )
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
@@ -106,35 +107,39 @@ def _progress_log(context: dg.AssetExecutionContext) -> sync.Progress:
 def email_search_index(
     context: dg.AssetExecutionContext, stores: MailroomStores
 ) -> Iterator[dg.MaterializeResult]:
-    """Build the index the first time, and record each sync that changed it.
+    """Rebuild the index after a sync that changed something (or when there is none yet); after a sync that
+    changed nothing, record an observation saying why it was left as it is. Run on its own, rebuild it.
 
-    The sync itself rebuilds an existing index when it changed something (so syncs from the CLI keep it
-    current too); run on its own, this asset rebuilds it outright.
+    The mail store says whether the index is current (an email written since its last build makes it
+    stale), so a change whose rebuild never happened (a failed step, a CLI sync told not to rebuild) is
+    picked up by the next run whatever that run's sync did.
     """
     customer_id = context.partition_key
     store = stores.mail(customer_id)
-    changed = _changed_in_this_run(context, customer_id)
-    if changed is not None and store.has_search_index():
-        if not changed:
-            context.log.info("the sync changed nothing; the index stays as it is")
-            return
-        yield dg.MaterializeResult(
-            metadata={"indexed_emails": store.counts().emails, "rebuilt_by": "the sync"}
+    status = store.search_index_status()
+    if not _synced_in_this_run(context, customer_id):
+        reason = "asked for on its own"
+    elif status == "current":
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key,
+                partition=customer_id,
+                metadata={"skipped": "no email changed since the index was built"},
+            )
         )
         return
+    elif status == "missing":
+        reason = "no index yet"
+    else:
+        reason = "emails changed since the index was built"
     yield dg.MaterializeResult(
-        metadata={"indexed_emails": store.rebuild_search_index(), "rebuilt_by": "this step"}
+        metadata={"indexed_emails": store.rebuild_search_index(), "rebuilt_by": "this step", "reason": reason}
     )
 
 
-def _changed_in_this_run(context: dg.AssetExecutionContext, customer_id: str) -> int | None:
-    """How many emails this run's sync changed; None if `outlook_emails` was not materialized in this run."""
+def _synced_in_this_run(context: dg.AssetExecutionContext, customer_id: str) -> bool:
+    """Whether `outlook_emails` was materialized for this partition by this run."""
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=outlook_emails.key, asset_partitions=[customer_id]), limit=1
     ).records
-    if not records or records[0].run_id != context.run.run_id:
-        return None
-    changed = (
-        records[0].asset_materialization.metadata.get("changed") if records[0].asset_materialization else None
-    )
-    return int(changed.value) if changed is not None else None
+    return bool(records) and records[0].run_id == context.run.run_id

@@ -341,6 +341,14 @@ INTEGRITY = """
 """
 
 HAS_SEARCH_INDEX = "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'fts_main_emails'"
+# Whether any email row was written after the index's last build (true when no build was ever stamped).
+SEARCH_INDEX_STALE = """
+    SELECT coalesce(
+        (SELECT max(last_synced_at) FROM emails) > (SELECT max(built_at) FROM search_index_builds),
+        (SELECT count(*) FROM search_index_builds) = 0)
+"""
+FORGET_SEARCH_INDEX_BUILDS = "DELETE FROM search_index_builds"
+STAMP_SEARCH_INDEX = "INSERT INTO search_index_builds VALUES (now())"
 BUILD_SEARCH_INDEX = (
     "PRAGMA create_fts_index('emails', 'file_id', 'subject', 'from_name', 'from_address', 'body_text', "
     "overwrite = 1)"

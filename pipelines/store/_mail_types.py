@@ -323,6 +323,10 @@ class SearchHit:
     received_at: datetime | None
 
 
+SearchIndexStatus = Literal["missing", "stale", "current"]
+"""The full-text index: never built, built before the latest write of an email, or built after it."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoreCounts:
     """How much the store holds."""

@@ -47,6 +47,7 @@ from pipelines.store._mail_types import (
     RunStart,
     RunTotals,
     SearchHit,
+    SearchIndexStatus,
     StoreCounts,
     SyncState,
 )
@@ -377,6 +378,13 @@ class MailStore:
         with self._read() as con:
             return _has_search_index(con)
 
+    def search_index_status(self) -> SearchIndexStatus:
+        """'missing' (never built), 'stale' (an email was written since the last build) or 'current'."""
+        with self._read() as con:
+            if not _has_search_index(con):
+                return "missing"
+            return "stale" if con.execute(sql.SEARCH_INDEX_STALE).fetchone()[0] else "current"
+
     def rebuild_search_index(self) -> int:
         """(Re)build the full-text index over subject, sender and text; returns the emails indexed."""
         with self._write() as con:
@@ -564,6 +572,8 @@ def _has_search_index(con: duckdb.DuckDBPyConnection) -> bool:
 def _build_search_index(con: duckdb.DuckDBPyConnection) -> None:
     load_fts(con)
     con.execute(sql.BUILD_SEARCH_INDEX)
+    con.execute(sql.FORGET_SEARCH_INDEX_BUILDS)
+    con.execute(sql.STAMP_SEARCH_INDEX)
 
 
 def _page_result(

@@ -2,8 +2,9 @@
 
 The run holds the customer's run lock throughout, records itself in the mail store (its plan, folders and
 counts, or the error that stopped it), keeps the connection's status in the control store (SYNCING, READY,
-SYNC_ERROR), rebuilds the full-text index when one exists and the run changed something, and queues Carbon's
-webhooks for what it did, or for the error that stopped it (`_webhooks`).
+SYNC_ERROR), rebuilds the full-text index when one exists and the run changed something (unless its options
+leave that to Dagster's `email_search_index` asset), and queues Carbon's webhooks for what it did, or for the
+error that stopped it (`_webhooks`).
 """
 
 from __future__ import annotations
@@ -411,7 +412,7 @@ async def _sync(
                 totals = run.totals((finished - started).total_seconds())
                 await db.call(store.finish_run, run_id, totals)
                 changed = totals.inserted + totals.updated + totals.moved + totals.deleted
-                if changed and await db.call(store.has_search_index):
+                if changed and options.rebuild_index and await db.call(store.has_search_index):
                     await db.call(store.rebuild_search_index)
                 run.report(None, done=True)
         except BaseException as error:

@@ -26,6 +26,8 @@ class SyncOptions(BaseModel):
       `inline_attachments`; nothing larger than `max_attachment_bytes`.
     - `strategy`: `pages` (bodies in the listing pages), `batch` (the fields the filter needs first, then the
       bodies of new or changed matches by $batch), or None to choose by the filter.
+    - `rebuild_index`: rebuild an existing full-text index at the end of a run that changed something (the
+      CLI's way); Dagster turns it off and leaves the rebuild to its `email_search_index` asset.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,6 +45,7 @@ class SyncOptions(BaseModel):
     request_id: str | None = None
     orchestrator_run_id: str | None = None
     batch_rows: int = Field(500, ge=1, le=10_000, description="rows per store transaction")
+    rebuild_index: bool = True
     convert_workers: int | None = Field(
         None, ge=0, le=32, description="processes converting HTML to text; 0 converts in the run's process"
     )

@@ -104,6 +104,30 @@ def test_a_sync_fills_the_store_and_reports_what_it_did(
     assert second.success
     assert metadata(second, "outlook_emails")["changed"] == 0
     assert second.asset_materializations_for_node("email_search_index") == []
+    (skipped,) = second.asset_observations_for_node("email_search_index")
+    assert skipped.metadata["skipped"].value == "no email changed since the index was built"
+
+
+def test_the_search_index_is_rebuilt_by_its_step_after_a_sync_that_changed_something(
+    instance: dg.DagsterInstance,
+    stores: MailroomStores,
+    graph: OutlookGraph,
+    alex: str,
+    sandbox_admin: AdminClient,
+) -> None:
+    assert metadata(sync(instance, stores, graph), "email_search_index")["reason"] == "no index yet"
+    sandbox_admin.add_message(MAILBOX, subject="Zanzibar shipping manifest", body="<p>Cargo list</p>")
+
+    again = sync(instance, stores, graph, assets=[outlook_emails])
+    assert metadata(again, "outlook_emails")["changed"] == 1
+    assert stores.mail("alex").search_index_status() == "stale", "the sync leaves the rebuild to its asset"
+
+    result = sync(instance, stores, graph)  # changes nothing itself; the index is still behind the store
+    assert metadata(result, "outlook_emails")["changed"] == 0
+    index = metadata(result, "email_search_index")
+    assert (index["rebuilt_by"], index["reason"]) == ("this step", "emails changed since the index was built")
+    [hit] = stores.mail("alex", read_only=True).search("zanzibar")
+    assert hit.subject == "Zanzibar shipping manifest"
 
 
 def test_run_options_reach_the_engine(

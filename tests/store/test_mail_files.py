@@ -144,6 +144,23 @@ def test_search_finds_subject_sender_and_text(filled: MailStore) -> None:
     assert {h.file_id for h in reader.search("invoice")} == {4, 8}
 
 
+def test_the_search_index_knows_whether_it_is_current(filled: MailStore) -> None:
+    assert filled.search_index_status() == "missing"
+    filled.rebuild_search_index()
+    assert filled.search_index_status() == "current"
+    filled.apply_page(Page("inbox", FP, upserts=[email(5, subject="Hello 5")], cursor=Cursor(delta_link="e")))
+    assert filled.search_index_status() == "current", "a page that changed nothing leaves the index current"
+    filled.apply_page(Page("inbox", FP, upserts=[email(5, subject="Renamed")], cursor=Cursor(delta_link="f")))
+    assert filled.search_index_status() == "stale"
+    filled.rebuild_search_index()
+    filled.apply_page(Page("inbox", FP, removals=["AAMk-00001"], cursor=Cursor(delta_link="g")))
+    assert filled.search_index_status() == "stale", "a removal changes what is searchable"
+    filled.rebuild_search_index()
+    filled.delete_files([4])
+    assert filled.search_index_status() == "current", "a delete rebuilds the index in its own transaction"
+    assert MailStore(filled.path, read_only=True).search_index_status() == "current"
+
+
 def test_readers_need_an_existing_current_file(tmp_path: Path) -> None:
     with pytest.raises(StoreNotFound, match="nothing has been synced"):
         MailStore(tmp_path / "none.duckdb", read_only=True).counts()

@@ -339,3 +339,21 @@ def test_attachments_metadata_always_content_on_request(
     assert by_name["Team offsite"].format == "ics"
     assert by_name["Sales Invoice Template.docx"].kind == "reference"
     assert by_name["Sales Invoice Template.docx"].content_state == "reference"
+
+
+def test_a_run_that_changed_something_rebuilds_an_existing_index_unless_told_not_to(
+    settings: Settings, customer: str, sandbox_admin: AdminClient
+) -> None:
+    sync_customer(customer, settings=settings)
+    store = settings.mail_store(customer)
+    store.rebuild_search_index()
+
+    sandbox_admin.add_message(MAILBOX, subject="Zanzibar shipping manifest", body="<p>Cargo list</p>")
+    sync_customer(customer, SyncOptions(rebuild_index=False), settings=settings)
+    assert store.search_index_status() == "stale"
+    assert store.search("zanzibar") == []
+
+    sandbox_admin.add_message(MAILBOX, subject="Zanzibar customs form", body="<p>Form attached</p>")
+    sync_customer(customer, settings=settings)
+    assert store.search_index_status() == "current"
+    assert len(store.search("zanzibar")) == 2
