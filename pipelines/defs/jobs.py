@@ -112,7 +112,10 @@ def delete_emails(
     )
 
 
-@dg.op(description="Delete the customer's mail store and control-store rows, then its partition.")
+@dg.op(
+    description="Delete the customer's mail store and control-store rows, then its partition, if the "
+    "customer is still marked deleted."
+)
 def delete_customer(
     context: dg.OpExecutionContext, config: DeleteCustomerConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
@@ -121,16 +124,21 @@ def delete_customer(
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:
-            result = sync.delete_customer(customer_id, settings=engine_settings)
+            result = sync.delete_customer(customer_id, only_if_deleted=True, settings=engine_settings)
         except sync.SyncError as error:
             raise dg.Failure(description=str(error)) from None
-    removed = remove_customer_partition(context.instance, customer_id)
+    if result.skipped is not None:
+        context.log.warning(f"nothing deleted: {result.skipped}")
+    # The partition goes with the customer; a customer created afresh under the id keeps it.
+    live = result.skipped is not None and stores.control().customer(customer_id) is not None
+    removed = not live and remove_customer_partition(context.instance, customer_id)
     return dg.Output(
         None,
         metadata={
             "mail_store_deleted": result.mail_store_deleted,
             "customer_purged": result.customer_purged,
             "partition_removed": removed,
+            "skipped": result.skipped or "",
         },
     )
 

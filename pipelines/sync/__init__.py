@@ -155,6 +155,13 @@ def delete_emails(
     )
 
 
-def delete_customer(customer_id: str, *, settings: Settings | None = None) -> CustomerDeleted:
-    """Delete a customer's mail store and its records in the control store (connections, tokens)."""
-    return _delete_customer(customer_id, settings=settings or Settings())
+def delete_customer(
+    customer_id: str, *, only_if_deleted: bool = False, settings: Settings | None = None
+) -> CustomerDeleted:
+    """Delete a customer's mail store and its records in the control store (connections, tokens).
+
+    With `only_if_deleted` (what the run for the API's `/delete_users` passes) nothing is removed unless the
+    customer is still marked deleted (`ControlStore.customer_deleted`): a run that comes late, after the
+    purge and a new customer with the same id, leaves that customer alone and says so in `skipped`.
+    Without it (an operator's `mailroom customers remove`) a live customer is marked deleted first."""
+    return _delete_customer(customer_id, only_if_deleted=only_if_deleted, settings=settings or Settings())

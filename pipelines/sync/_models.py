@@ -164,6 +164,9 @@ class DeleteResult(BaseModel):
 
 
 class CustomerDeleted(BaseModel):
+    """What a customer's deletion removed; `skipped` says why nothing was (see `delete_customer`)."""
+
     customer_id: str
     mail_store_deleted: bool
     customer_purged: bool
+    skipped: str | None = None

@@ -217,8 +217,22 @@ def _query_ids(store: MailStore, query: FileQuery) -> list[int]:
         page = page.model_copy(update={"min_file_id": found.results[-1].file_id + 1})
 
 
-def delete_customer(customer_id: str, *, settings: Settings) -> CustomerDeleted:
+def delete_customer(customer_id: str, *, only_if_deleted: bool, settings: Settings) -> CustomerDeleted:
     control = settings.control_store()
+    if only_if_deleted and not control.customer_deleted(customer_id):
+        # Purged by an earlier run, or the id now names a customer created afresh since: not ours to touch.
+        live = control.customer(customer_id) is not None
+        return CustomerDeleted(
+            customer_id=customer_id,
+            mail_store_deleted=False,
+            customer_purged=False,
+            skipped=(
+                f"customer {customer_id!r} is no longer marked deleted: "
+                + ("the id names a customer created since, whose mail stays" if live else "already purged")
+            ),
+        )
+    # A live customer is hidden first, so that nothing (the API's /update_users) brings it back mid-way.
+    control.mark_customers_deleted([customer_id])
     customer = control.customer(customer_id, include_deleted=True)
     path = settings.mail_store_path(customer_id)
     with run_lock(path, customer_id=customer_id):

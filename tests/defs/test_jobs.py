@@ -130,3 +130,21 @@ def test_deleting_the_customer_removes_its_store_its_records_and_its_partition(
     assert control.customer("alex", include_deleted=True) is None
     assert not instance.has_dynamic_partition("customers", "alex")
     assert control.request(request.id).status == "succeeded"
+
+
+def test_a_delete_customer_run_for_a_customer_not_marked_deleted_removes_nothing(
+    instance: dg.DagsterInstance, stores: MailroomStores, resources: dict, synced: str, control: ControlStore
+) -> None:
+    # The request of an earlier deletion, whose run comes after the id was given to a new customer.
+    request = control.record_request("delete_users", "alex", {"customer_pk": 1})
+    held = stores.mail("alex", read_only=True).counts().emails
+
+    result = run("delete_customer_job", instance, resources, {"request_id": request.id}, "delete_customer")
+
+    assert result.success
+    assert stores.mail("alex", read_only=True).counts().emails == held > 0
+    assert control.customer("alex") is not None
+    assert instance.has_dynamic_partition("customers", "alex")
+    (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    assert "created since" in output.event_specific_data.metadata["skipped"].value
+    assert control.request(request.id).status == "succeeded"

@@ -119,3 +119,34 @@ def test_delete_by_file_query_and_delete_a_customer(
     again = delete_customer(customer, settings=settings)
     assert not again.mail_store_deleted
     assert not again.customer_purged
+
+
+def test_a_late_delete_run_leaves_a_customer_created_afresh_alone(
+    settings: Settings, customer: str, sandbox_admin: AdminClient
+) -> None:
+    control = settings.control_store()
+    control.mark_customers_deleted([customer])
+    first = delete_customer(customer, only_if_deleted=True, settings=settings)
+    assert first.customer_purged
+    assert first.skipped is None
+
+    # The id is free again: a new customer under it, synced. A second run for the old deletion (a retry,
+    # a duplicate request) must not touch it.
+    [fresh] = control.update_customers([customer])
+    control.save_connection(fresh.id, MAILBOX, auth_kind="app")
+    sync_customer(customer, settings=settings)
+    held = settings.mail_store(customer).counts().emails
+
+    late = delete_customer(customer, only_if_deleted=True, settings=settings)
+    assert not late.mail_store_deleted
+    assert not late.customer_purged
+    assert "created since" in (late.skipped or "")
+    assert settings.mail_store(customer).counts().emails == held > 0
+    assert control.customer(customer).id == fresh.id
+
+    # An operator's removal needs no mark: it hides the customer first, then removes everything.
+    removed = delete_customer(customer, settings=settings)
+    assert removed.mail_store_deleted
+    assert removed.customer_purged
+    gone = delete_customer(customer, only_if_deleted=True, settings=settings)
+    assert gone.skipped == f"customer {customer!r} is no longer marked deleted: already purged"
