@@ -401,6 +401,7 @@ _ORDER_COLUMNS = {
 }
 
 COUNT_ALL_FILES = "SELECT count(*) FROM files"
+_NAME_LOWER = "lower(coalesce(name, ''))"
 # What follows the name's last dot, as Python's `name.rpartition(".")[2]` (the whole name without one).
 FILES_BY_EXTENSION = """
     SELECT kind,
@@ -425,8 +426,11 @@ def order_clause(q: FileQuery) -> str:
     return f"ORDER BY {_ORDER_COLUMNS[q.order_by]} {direction} NULLS LAST, file_id {direction}"
 
 
-def file_filters(q: FileQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause for a file query: fixed fragments joined by AND, with the values bound."""
+def file_filters(q: FileQuery, *, copied: bool = False) -> tuple[str, list[Any]]:
+    """The WHERE clause for a file query: fixed fragments joined by AND, with the values bound.
+
+    `copied`: for the API reader's copy of the files (`copy_files`), which holds each name lower-cased.
+    """
     parts: list[str] = []
     params: list[Any] = []
 
@@ -454,7 +458,7 @@ def file_filters(q: FileQuery) -> tuple[str, list[Any]]:
     if q.non_synced_only:
         parts.append("sync_status <> 'READY'")
     if q.name_contains is not None:
-        parts.append("contains(lower(coalesce(name, '')), lower(?))")
+        parts.append(f"contains({'name_lower' if copied else _NAME_LOWER}, lower(?))")
         params.append(q.name_contains)
     if q.sync_error_contains == "":
         parts.append("coalesce(sync_error, '') = ''")
@@ -488,14 +492,17 @@ def ordered_file_ids(q: FileQuery, source: str = "files") -> tuple[str, list[Any
 
     `source` is the `files` view, or a copy of it that the API's reader made (`copy_files`).
     """
-    where, params = file_filters(q)
+    where, params = file_filters(q, copied=source != "files")
     return f"SELECT file_id FROM {source} WHERE {where} {order_clause(q)}", params
 
 
 def copy_files(target: str) -> str:
     """Copy the `files` view into the table `target` (a name of the API reader's own, in memory), where the
-    same filters run without the view's join and without decompressing the file's columns."""
-    return f"CREATE TABLE {target} AS SELECT {', '.join(FILE_COLUMNS)} FROM files"
+    same filters run without the view's join and without decompressing the file's columns; names are kept
+    lower-cased beside them too: lowering them for every name filter cost a quarter of such a listing."""
+    return (
+        f"CREATE TABLE {target} AS SELECT {', '.join(FILE_COLUMNS)}, {_NAME_LOWER} AS name_lower FROM files"
+    )
 
 
 def all_files(source: str) -> str:

@@ -74,6 +74,10 @@ QUERIES = [
     FileQuery(limit=5, offset=100),
     *(FileQuery(limit=4, offset=o, order_by=by, order_dir=d)
       for o in (0, 9, 33) for by in ("updated_at", "name", "last_sync", "id") for d in ("asc", "desc")),
+    # Last, so that they run where the files are loaded (the copy holds names lower-cased).
+    FileQuery(name_contains="REPORT 1", limit=50, order_by="name", order_dir="desc"),
+    FileQuery(name_contains="", limit=50, include_removed=True),
+    FileQuery(name_contains="Notes-", kinds=["attachment"], limit=50),
 ]  # fmt: skip
 
 
