@@ -138,13 +138,21 @@ class SyncProgress:
 
 
 class EmailResync(BaseModel):
-    """One email of a resync: what differed, and whether anything was written."""
+    """One email of a resync: what differed, and whether anything was written.
+
+    `outcome`: `updated` (written; `changed_fields` names what differed), `unchanged` (nothing written),
+    `inserted` (new to the store: it arrived in a synced folder since the last sync), `gone` (deleted from the
+    mailbox, so removed here too), `out_of_scope` (outside the synced folders, or not selected by their
+    filter: removed from the store, or not stored; `detail` says which and why), `unknown` (a file id the
+    store never gave).
+    """
 
     file_id: int | None
     message_id: str
-    outcome: Literal["updated", "unchanged", "gone", "unknown"]
+    outcome: Literal["updated", "unchanged", "inserted", "gone", "out_of_scope", "unknown"]
     changed_fields: list[str] = Field(default_factory=list)
     tombstone_lifted: bool = False
+    detail: str | None = None
 
 
 class ResyncResult(BaseModel):

@@ -1,6 +1,8 @@
 """Single emails and whole customers: resync (refetch, diff, write only if changed), delete, delete all.
 
-Each holds the customer's run lock, so it never interleaves with a sync run's pages.
+Each holds the customer's run lock, so it never interleaves with a sync run's pages. A resync keeps the store
+to what the synced folders' filters select (`_scope`), as a sync does: a message refetched outside them is
+removed, or not stored, rather than written under a folder no round would ever clear it from.
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ from pipelines.sync._models import (
 )
 from pipelines.sync._rounds import Store, download_attachments
 from pipelines.sync._rows import ATTACHMENT_EXPAND, FULL_SELECT, attachment_row, email_row
+from pipelines.sync._scope import scope_of
 from pipelines.sync._webhooks import announce_deleted, announce_resync
+
+_READY = ("updated", "unchanged", "inserted")
+"""Resync outcomes that leave the file in the store as Outlook has it (Carbon's FILE_READY)."""
 
 
 async def resync(
@@ -51,6 +57,7 @@ async def resync(
         db = Store(store, executor)
         try:
             wanted = await _targets(db, file_ids, message_ids, emails)
+            scope = scope_of(await db.call(store.sync_states) if store.exists() else [])
             async with open_target(settings, control, customer, connection) as target:
                 fetched = await target.mailbox.get_messages(
                     list(wanted), select=FULL_SELECT, expand=ATTACHMENT_EXPAND
@@ -69,12 +76,16 @@ async def resync(
                             )
                         )
                         continue
+                    folder_id = message.parent_folder_id or ""
+                    refusal = scope.refusal(message, paths.get(folder_id, folder_id))
+                    if refusal is not None:
+                        emails.append(await _leave_out(db, message_id, file_id, refusal))
+                        continue
                     rows = {message_id: tuple(attachment_row(a) for a in message.attachments or ())}
                     if attachments:
                         await download_attachments(target.mailbox, options, rows)
-                    emails.append(
-                        await _write(db, message, rows[message_id], paths, connection.id, request_id)
-                    )
+                    row, new = rows[message_id], file_id is None
+                    emails.append(await _write(db, message, row, paths, connection.id, request_id, new=new))
                 requests = target.graph.stats.requests
         except (SyncError, GraphError, StoreError) as error:
             failure = failure_of(error, connection)
@@ -83,7 +94,7 @@ async def resync(
             if failure is error:
                 raise
             raise failure from error
-    ready = [e.file_id for e in emails if e.file_id is not None and e.outcome in ("updated", "unchanged")]
+    ready = [e.file_id for e in emails if e.file_id is not None and e.outcome in _READY]
     announce_resync(control, customer, ready, request_id)
     return ResyncResult(customer_id=customer.customer_id, emails=emails, requests=requests)
 
@@ -124,6 +135,18 @@ async def _paths(
     return recorded
 
 
+async def _leave_out(db: Store, message_id: str, file_id: int | None, refusal: str) -> EmailResync:
+    """A refetched message the store must not hold: its row, if live, is removed as a round would remove it
+    (content gone, file id kept for when it comes back); a tombstone stays, since nothing was restored."""
+    removed = await db.call(db.store.remove_messages, [message_id]) if file_id is not None else ()
+    return EmailResync(
+        file_id=file_id,
+        message_id=message_id,
+        outcome="out_of_scope",
+        detail=f"{'removed from the store' if removed else 'not stored'}: {refusal}",
+    )
+
+
 async def _write(
     db: Store,
     message: Message,
@@ -131,7 +154,11 @@ async def _write(
     paths: dict[str, str],
     source: int,
     request_id: str | None,
+    *,
+    new: bool,
 ) -> EmailResync:
+    """Store a refetched message in scope. `new`: the store never held it (it arrived since the last sync),
+    so every field is new rather than changed."""
     body, unique = message.body, message.unique_body
     [(text, unique_text)] = convert(
         [
@@ -154,6 +181,8 @@ async def _write(
         attachments=attachments,
     )
     result = await db.call(db.store.apply_resync, row, request_id=request_id)
+    if new:
+        return EmailResync(file_id=result.file_id, message_id=message.id, outcome="inserted")
     return EmailResync(
         file_id=result.file_id,
         message_id=message.id,
