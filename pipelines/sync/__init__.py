@@ -5,7 +5,7 @@ nothing of Dagster or HTTP, so an asset, the CLI and the tests call the same fun
     result = sync_customer("team@carbon.ai", SyncOptions(folders=("inbox",), filter="after:2024/01/01"))
     result.counts.inserted, result.plan, result.folders
 
-    resync_emails("team@carbon.ai", file_ids=[42])         # refetch, diff, write only if changed
+    resync_emails("team@carbon.ai", file_ids=[42])         # refetch, diff, write only if changed and in scope
     delete_emails("team@carbon.ai", file_ids=[42])         # content gone, tombstone kept (or message_ids=)
     delete_customer("team@carbon.ai")                      # the mail store and the control-store records
 
@@ -114,7 +114,9 @@ def resync_emails(
     settings: Settings | None = None,
 ) -> ResyncResult:
     """Fetch single emails again (by file id or immutable message id): report which stored fields differed,
-    write only if something did, and lift a tombstone (an email deleted through Mailroom comes back)."""
+    write only if something did, and lift a tombstone (an email deleted through Mailroom comes back). As a
+    sync would, it stores only what the synced folders' filters select: a message now outside them is
+    removed, and one the store never held is refused (outcome `out_of_scope`, with why in `detail`)."""
     return _run(
         resync(
             customer_id,
