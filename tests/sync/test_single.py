@@ -17,6 +17,7 @@ from pipelines.sync import (
 from pipelines.sync._lock import run_lock_path
 from sandbox import AdminClient
 from tests.sync.conftest import MAILBOX
+from tests.sync.truth import differences, expected_messages, folder_ids, stored_emails
 
 
 def inbox(admin: AdminClient) -> list[dict]:
@@ -50,6 +51,10 @@ def test_resync_reports_what_changed_and_writes_only_then(
     assert outcomes[999_999].outcome == "unknown"
     assert store.get_email(file_id).row.categories == ("Travel",)
     assert store.get_email_by_message_id(third["id"]).removed_at is not None
+    # And the rest of the store is left as it was: the whole of it equals the Inbox, bodies too.
+    truth = sandbox_admin.ground_truth(MAILBOX, bodies="html")
+    expected = expected_messages(truth, folder_ids(truth, "Inbox"))
+    assert differences(stored_emails(store.path), expected, bodies=True) == []
     with pytest.raises(InvalidRequest):
         resync_emails(customer, settings=settings)
 
