@@ -489,3 +489,17 @@ def test_record_requests_queues_many_in_order_with_their_payloads(control: Contr
     assert {(r.kind, r.status, r.organization_id) for r in recorded} == {("update_users", "queued", 1)}
     assert control.request(recorded[42].id).payload == payloads[42]  # type: ignore[union-attr]
     assert record_requests(control, "sync", []) == []
+
+
+def test_writes_do_not_checkpoint_at_every_close_yet_the_wal_stays_bounded(control: ControlStore) -> None:
+    """The store holds one idle connection: otherwise each call's close (the last one) would checkpoint and
+    sync, and the next write would sync a new WAL, two fsyncs a call. Checkpoints still come as it grows."""
+    wal = control.path.with_name(control.path.name + "-wal")
+    control.update_customers(["acme"])
+    assert wal.exists(), "the last close checkpointed and removed the WAL"
+    payload = {"padding": "x" * 4000}
+    for _ in range(20):
+        record_requests(control, "sync", [(f"c-{n}", payload) for n in range(100)])  # 8 MB in all
+    assert wal.stat().st_size < 6 << 20, "the WAL must be checkpointed as it grows (every 1000 pages)"
+    other = ControlStore(control.path)
+    assert len(other.requests(limit=5000)) == 2000
