@@ -1,7 +1,8 @@
 """End to end with real Dagster processes and a temporary DAGSTER_HOME: the README's `dagster job launch`, the
 webserver (GraphQL, the launchpad's mutations, a screenshot in headless Chromium), and with `dagster-daemon`
-running: the sensor syncing a recorded request, the schedule syncing a due customer, and two requests for one
-customer never running at the same time. Every process is stopped by its PID."""
+running: the sensor syncing a recorded request, the schedule syncing a due customer, two requests for one
+customer never running at the same time, and the request of a run killed mid-sync settled by the sensor.
+Every process is stopped by its PID."""
 
 import os
 import re
@@ -9,10 +10,12 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
+import psutil
 import pytest
 
 from pipelines.defs.local import REPO_ROOT
@@ -21,6 +24,8 @@ from sandbox import AdminClient, SandboxInfo
 from .harness import DagsterSite, chromium, png_size, require_chromium
 
 pytestmark = pytest.mark.slow
+
+T = TypeVar("T")
 
 SCREENSHOT = "dagster-outlook-emails-partitions.png"
 SCHEDULED = "scheduled-team"
@@ -203,3 +208,60 @@ def test_the_schedule_syncs_a_due_customer(queued_site: DagsterSite, sandbox_adm
     assert site.stores.mail(SCHEDULED, read_only=True).counts().emails == len(
         inbox(sandbox_admin, "alex@contoso.test")
     )
+
+
+def wait_for(what: str, probe: Callable[[], T], *, timeout: float = 120) -> T:
+    """Poll `probe` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := probe():
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"no {what} after {timeout} s")
+
+
+def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int:
+    """The run worker's PID, from the engine event the code server logs when it starts the process."""
+    for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        if found := re.search(r"Started process for run \(pid: (\d+)\)", event.message or ""):
+            return int(found.group(1))
+    raise AssertionError(f"run {run_id} logged no run worker PID")
+
+
+def test_the_request_of_a_run_killed_mid_sync_is_settled(
+    queued_site: DagsterSite, sandbox_admin: AdminClient
+) -> None:
+    site = queued_site
+    mailbox = "adele@contoso.test"
+    site.add_customer("killed", mailbox, auto_sync=False, partition=False)
+    # The run's message listings wait at the sandbox, so it is killed mid-sync, after it took its request.
+    sandbox_admin.add_rule(path="/messages", mailbox=mailbox, action="hold", times=0, delay_ms=60_000)
+    try:
+        request = site.control.record_request("sync", "killed", {"folder": "inbox"})
+        run_id = wait_for("run taking the request", lambda: site.control.request(request.id).run_id)
+        sandbox_admin.wait_held(1, mailbox=mailbox, timeout=60)
+        worker = psutil.Process(run_worker_pid(site.instance, run_id))
+        helpers = worker.children(recursive=True)  # its HTML-to-text workers
+        worker.kill()
+        worker.wait(timeout=30)
+        for helper in helpers:
+            if helper.is_running():
+                helper.kill()
+    finally:
+        sandbox_admin.set_faults(rules=[])
+        sandbox_admin.release()
+
+    # The default launcher cannot see the worker die: the run stays STARTED and the request submitted.
+    run = site.instance.get_run_by_id(run_id)
+    assert run.status == dg.DagsterRunStatus.STARTED
+    assert site.control.request(request.id).status == "submitted"
+    # An operator force-terminates it in the UI (or run monitoring fails it); the sensor's next tick settles
+    # the request.
+    site.instance.report_run_canceled(run, "Run marked as canceled: its process was killed")
+    settled = wait_for(
+        "settled request",
+        lambda: (now := site.control.request(request.id)).status != "submitted" and now,
+        timeout=90,
+    )
+    assert settled.status == "failed"
+    assert f"run {run_id} ended CANCELED: Run marked as canceled: its process was killed" in settled.reason
