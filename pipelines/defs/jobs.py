@@ -65,17 +65,33 @@ def resync_emails(
     outcomes: dict[str, int] = {}
     for email in result.emails:
         outcomes[email.outcome] = outcomes.get(email.outcome, 0) + 1
-    store = stores.mail(customer_id)
-    if outcomes.get("updated") and store.has_search_index():
-        indexed = store.rebuild_search_index()
-        context.log_event(
-            dg.AssetMaterialization(
-                asset_key=email_search_index.key,
-                partition=customer_id,
-                metadata={"indexed_emails": indexed, "rebuilt_by": "a resync"},
-            )
-        )
+    changed = any(e.outcome in _CHANGES_STORE and e.file_id is not None for e in result.emails)
+    if changed:
+        _refresh_search_index(context, stores, customer_id, "a resync")
     return dg.Output(None, metadata={"outcomes": dg.MetadataValue.json(outcomes)})
+
+
+# Resync outcomes that wrote to or removed from the store
+# (`out_of_scope` with a file id removed a stored row).
+_CHANGES_STORE = frozenset({"updated", "inserted", "gone", "out_of_scope"})
+
+
+def _refresh_search_index(
+    context: dg.OpExecutionContext, stores: MailroomStores, customer_id: str, why: str
+) -> None:
+    """Rebuild the customer's search index after single emails changed, if it has one (the index is a
+    snapshot: it would otherwise still find what was removed and miss what came)."""
+    store = stores.mail(customer_id)
+    if not store.has_search_index():
+        return
+    indexed = store.rebuild_search_index()
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=email_search_index.key,
+            partition=customer_id,
+            metadata={"indexed_emails": indexed, "rebuilt_by": why},
+        )
+    )
 
 
 @dg.op(
@@ -102,6 +118,8 @@ def delete_emails(
             )
         except sync.SyncError as error:
             raise dg.Failure(description=str(error)) from None
+    if result.deleted:
+        _refresh_search_index(context, stores, customer_id, "a delete")
     return dg.Output(
         None,
         metadata={

@@ -148,3 +148,36 @@ def test_a_delete_customer_run_for_a_customer_not_marked_deleted_removes_nothing
     (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     assert "created since" in output.event_specific_data.metadata["skipped"].value
     assert control.request(request.id).status == "succeeded"
+
+
+def _index_rebuilds(result: dg.ExecuteInProcessResult) -> list[str]:
+    return [
+        m.metadata["rebuilt_by"].value
+        for m in result.asset_materializations_for_node(result.dagster_run.step_keys_to_execute[0])
+        if m.asset_key.path == ["email_search_index"]
+    ]
+
+
+def test_single_email_jobs_keep_the_search_index_current(
+    instance: dg.DagsterInstance, stores: MailroomStores, resources: dict, synced: str
+) -> None:
+    store = stores.mail("alex", read_only=True)
+    assert store.search_index_status() == "current"  # the sync job built it
+    (kept,) = emails(stores)[:1]
+    subject = store.get_email(kept).row.subject
+
+    deleted = run("delete_emails_job", instance, resources, {"file_ids": [kept]}, "delete_emails")
+    assert deleted.success
+    assert _index_rebuilds(deleted) == ["a delete"]
+    assert kept not in [hit.file_id for hit in store.search(f'"{subject}"', limit=100)]
+
+    # Brought back by a resync (the deleted email's content was gone): the index must find it again.
+    resynced = run("resync_emails_job", instance, resources, {"file_ids": [kept]}, "resync_emails")
+    assert resynced.success
+    assert _index_rebuilds(resynced) == ["a resync"]
+    assert kept in [hit.file_id for hit in store.search(f'"{subject}"', limit=100)]
+    assert store.search_index_status() == "current"
+
+    unchanged = run("resync_emails_job", instance, resources, {"file_ids": [kept]}, "resync_emails")
+    assert unchanged.success
+    assert _index_rebuilds(unchanged) == []
