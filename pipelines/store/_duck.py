@@ -53,7 +53,7 @@ def _connect_once(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         config["memory_limit"] = f"{WRITER_MEMORY_LIMIT_MB}MB"
         config["temp_directory"] = f"{path}.tmp"
         # A checkpoint rewrites the table's trailing row group whole, so its memory grows with the row group
-        # until the group is full: DuckDB's default of 122,880 rows is 250 MB of emails. Rows groups of
+        # until the group is full: DuckDB's default of 122,880 rows is 250 MB of emails. Row groups of
         # 16,384 bound it (measured over 100,000 emails: the writer's peak grew 61 MiB from 20,000 emails
         # with the default, 6 MiB with these). The size is an option of ATTACH, not of connect.
         con = duckdb.connect(":memory:", config=config)
