@@ -94,17 +94,11 @@ def customer_caller(
     _a: Annotated[str | None, Depends(_authorization)] = None,
     _c: Annotated[str | None, Depends(_customer_id)] = None,
 ) -> CustomerCaller:
-    ctx = context(request)
-    for scheme, credential in _credentials(request):
-        if scheme == "token":
-            customer = ctx.control.authenticate_access_token(credential)
-            if customer is not None:
-                return CustomerCaller(customer.organization_id, customer)
-        elif scheme == "bearer" and (caller := _key_customer(request, ctx, credential)) is not None:
-            return caller
-    raise Unauthorized(
-        "this route needs `authorization: Token <access token>`, or `authorization: Bearer <api key>` "
-        "with a `customer-id` header; none given was valid"
+    return _caller(
+        request,
+        tokens=True,
+        refusal="this route needs `authorization: Token <access token>`, or "
+        "`authorization: Bearer <api key>` with a `customer-id` header; none given was valid",
     )
 
 
@@ -114,14 +108,25 @@ def key_customer_caller(
     _c: Annotated[str | None, Depends(_customer_id)] = None,
 ) -> CustomerCaller:
     """Only `Bearer <api key>` + `customer-id`: an access token must not mint its own successor."""
+    return _caller(
+        request,
+        tokens=False,
+        refusal="this route needs `authorization: Bearer <api key>` with a `customer-id` header "
+        "(an access token cannot mint another)",
+    )
+
+
+def _caller(request: Request, *, tokens: bool, refusal: str) -> CustomerCaller:
+    """The first valid credential of the request's authorization lines (access tokens only if `tokens`)."""
     ctx = context(request)
     for scheme, credential in _credentials(request):
-        if scheme == "bearer" and (caller := _key_customer(request, ctx, credential)) is not None:
+        if scheme == "token" and tokens:
+            customer = ctx.control.authenticate_access_token(credential)
+            if customer is not None:
+                return CustomerCaller(customer.organization_id, customer)
+        elif scheme == "bearer" and (caller := _key_customer(request, ctx, credential)) is not None:
             return caller
-    raise Unauthorized(
-        "this route needs `authorization: Bearer <api key>` with a `customer-id` header "
-        "(an access token cannot mint another)"
-    )
+    raise Unauthorized(refusal)
 
 
 Org = Annotated[OrgCaller, Depends(org_caller)]
