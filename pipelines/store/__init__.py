@@ -67,6 +67,15 @@ from pipelines.store._mail_types import (
 from pipelines.store._paths import customer_slug, mail_store_path
 from pipelines.store._request_runs import requests_with_runs, settle_request
 from pipelines.store._secrets import KEY_VARIABLE, SecretBox
+from pipelines.store._tags import (
+    TagGroup,
+    TagLeaf,
+    Tags,
+    TagValue,
+    legacy_tag_filter,
+    normalise_tags,
+    parse_tag_filter,
+)
 from pipelines.store.control import DEFAULT_ORGANIZATION_ID, MAX_WEBHOOKS, ControlStore
 from pipelines.store.mail import DEFAULT_MAX_ATTACHMENT_BYTES, MailStore, delete_mail_store
 from pipelines.store.settings import StoreSettings
@@ -127,13 +136,20 @@ __all__ = [
     "StoreNotFound",
     "StoreSettings",
     "SyncState",
+    "TagGroup",
+    "TagLeaf",
+    "TagValue",
+    "Tags",
     "Webhook",
     "WebhookEvent",
     "content_hash",
     "customer_slug",
     "delete_mail_store",
     "enqueue_webhook_events",
+    "legacy_tag_filter",
     "mail_store_path",
+    "normalise_tags",
+    "parse_tag_filter",
     "record_requests",
     "requests_with_runs",
     "settle_request",

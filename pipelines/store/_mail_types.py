@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipelines.store._tags import TagGroup, TagValue
+
 # Carbon's ExternalFileSyncStatuses; the store keeps whatever the engine sets, READY for a synced email.
 READY = "READY"
 
@@ -115,7 +117,8 @@ class Page:
 
     `upserts` are the matching messages to store; `removals` the ids to take out of this folder (Graph's
     `@removed`, or listed messages that no longer match); `seen` the ids listed but not refetched because
-    their change key is unchanged (they count for a sweep, nothing else).
+    their change key is unchanged (they count for a sweep, and for tags). `tags`, normalised
+    (`normalise_tags`), are merged onto every live file the page lists, upserts and seen alike.
     """
 
     folder_id: str
@@ -125,6 +128,7 @@ class Page:
     seen: Sequence[str] = ()
     cursor: Cursor = field(default_factory=Cursor)
     request_id: str | None = None
+    tags: Mapping[str, TagValue] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +295,7 @@ class FileRecord:
     last_sync: datetime
     removed: bool
     file_contents_deleted: bool
+    tags: dict[str, TagValue] | None = None  # an attachment shows its email's
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +388,7 @@ class FileQuery(BaseModel):
     limit: int = Field(default=10, ge=0, le=1000)
     offset: int = Field(default=0, ge=0)
     min_file_id: int = Field(default=0, ge=0)  # Carbon's starting_id: only files with file_id >= this
+    tags: TagGroup | None = None  # Carbon's tags_v2 (or its deprecated tags), parsed
 
     @model_validator(mode="after")
     def _root_only_alone(self) -> "FileQuery":

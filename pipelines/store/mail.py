@@ -53,6 +53,7 @@ from pipelines.store._mail_types import (
 )
 from pipelines.store._migrations import latest, pending
 from pipelines.store._paths import derived_paths, mail_store_path
+from pipelines.store._tags import TagValue, merge_tags, tag_pairs
 
 # Attachment content above this stays out of the store (metadata only, content_state 'too_large').
 # Kept inside the database rather than as files beside it: a file written outside the transaction could
@@ -223,6 +224,8 @@ class MailStore:
                 "call start_round first"
             )
         outcomes = self._upsert(con, page.upserts, page.request_id) if page.upserts else []
+        if page.tags:
+            _tag(con, [row.message_id for row in page.upserts] + list(page.seen), page.tags)
         removed = _remove(con, page.removals, folder_id=page.folder_id) if page.removals else []
         if state.sweep:
             _mark(con, page.folder_id, [row.message_id for row in page.upserts] + list(page.seen))
@@ -543,6 +546,20 @@ def _remove(
     for statement in (sql.DELETE_GONE, sql.REINSERT_GONE, sql.DELETE_ATTACHMENTS_OF_GONE):
         con.execute(statement)
     return [file_id for file_id, _ in con.execute(sql.GONE).fetchall()]
+
+
+def _tag(con: duckdb.DuckDBPyConnection, message_ids: Sequence[str], tags: Mapping[str, TagValue]) -> None:
+    """Merge a sync's tags onto the live files a page listed (tombstoned ones are not in `emails`)."""
+    if not message_ids:
+        return
+    ids = _json_list(message_ids)
+    merges = []
+    for (old,) in con.execute(sql.TAGS_OF_LISTED, [ids]).fetchall():
+        merged = merge_tags(old, tags)
+        if merged != old:
+            merges.append({"old": old, "tags": merged, "pairs": tag_pairs(orjson.loads(merged))})
+    if merges:
+        con.execute(sql.SET_MERGED_TAGS, [to_json(merges), ids])
 
 
 def _mark(con: duckdb.DuckDBPyConnection, folder_id: str, message_ids: Sequence[str]) -> None:
