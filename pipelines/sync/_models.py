@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipelines.store import DEFAULT_MAX_ATTACHMENT_BYTES
+from pipelines.store import DEFAULT_MAX_ATTACHMENT_BYTES, normalise_tags
 
 Strategy = Literal["pages", "batch"]
 RoundKind = Literal["first", "incremental", "resumed", "listing", "gone"]
@@ -26,6 +26,9 @@ class SyncOptions(BaseModel):
       `inline_attachments`; nothing larger than `max_attachment_bytes`.
     - `strategy`: `pages` (bodies in the listing pages), `batch` (the fields the filter needs first, then the
       bodies of new or changed matches by $batch), or None to choose by the filter.
+    - `tags`: Carbon's sync tags, merged onto every file the run lists (its keys replace a file's values for
+      those keys, other keys stay); values become strings or lists of strings, as in Carbon. A delta round
+      lists only what changed, so files the round does not list keep their tags.
     - `rebuild_index`: rebuild an existing full-text index at the end of a run that changed something (the
       CLI's way); Dagster turns it off and leaves the rebuild to its `email_search_index` asset.
     """
@@ -43,12 +46,18 @@ class SyncOptions(BaseModel):
     connection_id: int | None = None
     trigger: str | None = None
     request_id: str | None = None
+    tags: dict[str, str | list[str]] | None = None
     orchestrator_run_id: str | None = None
     batch_rows: int = Field(500, ge=1, le=10_000, description="rows per store transaction")
     rebuild_index: bool = True
     convert_workers: int | None = Field(
         None, ge=0, le=32, description="processes converting HTML to text; 0 converts in the run's process"
     )
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _carbon_tags(cls, tags: Any) -> dict[str, str | list[str]] | None:
+        return normalise_tags(tags) or None
 
     @field_validator("folders")
     @classmethod

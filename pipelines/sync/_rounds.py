@@ -368,6 +368,7 @@ async def prepare(
         seen=seen,
         cursor=batch.cursor,
         request_id=ctx.options.request_id,
+        tags=ctx.options.tags,
     )
     return Prepared(page, counts)
 
