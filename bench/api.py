@@ -7,7 +7,8 @@ be reused: a different page, order and direction each time, and a different filt
 `mailroom api` in a child process (one uvicorn worker); the load comes from this process, 8 requests in
 flight on keep-alive connections, so client and server share the machine's 2 cores as they would on a small
 host. Beside requests per second, each line gives the server's CPU time per request, which the other work
-on a shared machine disturbs less.
+on a shared machine disturbs less. `/update_users` is measured a second time with one request in flight:
+with 8, its latency is mostly the wait for SQLite's one writer.
 """
 
 import asyncio
@@ -99,15 +100,22 @@ Body = dict[str, Any] | Callable[[], dict[str, Any]] | None
 
 
 async def _load(
-    url: str, server: psutil.Process, name: str, method: str, path: str, headers: dict[str, str], body: Body
+    url: str,
+    server: psutil.Process,
+    name: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: Body,
+    in_flight: int = CONCURRENCY,
 ) -> Figures:
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     async with httpx.AsyncClient(
         base_url=url, headers=headers, limits=limits, trust_env=False, timeout=60
     ) as http:
-        for _ in range(CONCURRENCY):  # open the connections
+        for _ in range(in_flight):  # open the connections
             await http.request(method, path, json=body() if callable(body) else body)
         deadline = time.perf_counter() + SECONDS
 
@@ -121,7 +129,7 @@ async def _load(
 
         before = server.cpu_times()
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
         elapsed = time.perf_counter() - started
         after = server.cpu_times()
     cpu_ms = (after.user + after.system - before.user - before.system) * 1000 / max(1, len(latencies))
@@ -189,9 +197,13 @@ def main() -> None:
                 ("POST /update_users (100 ids)", "POST", "/update_users", org, update),
             ]
             figures = [asyncio.run(_load(api.url, server, *run)) for run in runs]
+            alone = asyncio.run(
+                _load(api.url, server, "POST /update_users (100 ids), 1 in flight", "POST", "/update_users",
+                      org, update, in_flight=1)
+            )  # fmt: skip
             idle = _after_idle(api.url, user)
-        print(f"{CONCURRENCY} requests in flight, {SECONDS:.0f} s per route, one server process:")
-        for figure in figures:
+        print(f"{CONCURRENCY} requests in flight unless said, {SECONDS:.0f} s a route, one server process:")
+        for figure in (*figures, alone):
             print(figure.line())
         print(f"  one listing after the reader let the store go (idle): {idle:.1f} ms (median of 5)")
         trivial = figures[0]
