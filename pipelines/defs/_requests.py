@@ -18,11 +18,11 @@ from pipelines.defs import _tags
 from pipelines.defs._errors import BadRequest
 from pipelines.defs.config import DeleteCustomerConfig, DeleteEmailsConfig, ResyncConfig, SyncConfig
 from pipelines.defs.jobs import delete_customer_job, delete_emails_job, resync_emails_job, sync_outlook_job
-from pipelines.store import ControlStore, Request
+from pipelines.store import ControlStore, Request, normalise_tags
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # the API keeps Carbon's extra options (chunking, tags) too
+    model_config = ConfigDict(extra="ignore")  # the API keeps Carbon's extra options (chunking) too
 
 
 class SyncPayload(_Payload):
@@ -31,6 +31,7 @@ class SyncPayload(_Payload):
     filters: dict[str, Any] | str | None = None
     filter_text: str = ""
     sync_attachments: bool = False
+    tags: dict[str, Any] | None = None
     trigger: str = "api"
 
 
@@ -103,12 +104,17 @@ def _run_config(
                 canonical = engine.normalise_filter(text or sync.filters) if (text or sync.filters) else ""
             except engine.InvalidRequest as error:
                 raise BadRequest(f"bad filter: {error}") from None
+            try:
+                tags = normalise_tags(sync.tags)
+            except ValueError as error:
+                raise BadRequest(f"bad tags: {error}") from None
             config = SyncConfig(
                 request_id=request.id,
                 folders=[sync.folder] if sync.folder else [],
                 filter=canonical,
                 attachments=sync.sync_attachments,
                 connection_id=sync.data_source_id,
+                tags=tags,
             )
             return {"outlook_emails": config}, sync_outlook_job.name
         case "resync":

@@ -37,6 +37,7 @@ def outlook_emails(
         one_off=config.one_off,
         attachments=config.attachments,
         connection_id=config.connection_id,
+        tags=config.sync_tags(),
         trigger=context.run.tags.get("trigger"),
         request_id=None if config.request_id is None else str(config.request_id),
         orchestrator_run_id=context.run.run_id,

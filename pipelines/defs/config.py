@@ -14,6 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from pipelines import sync
+from pipelines.store import normalise_tags
 
 
 class RequestConfig(dg.Config):
@@ -34,6 +35,9 @@ class SyncConfig(RequestConfig):
     one_off: bool = False  # list once with the pushed-down $filter instead of a delta round
     attachments: bool = False
     connection_id: int | None = None  # Carbon's data_source_id; none: the customer's Outlook connection
+    # Carbon's sync tags, merged onto the files the run lists: a string (numbers and booleans become one) or
+    # a list of them per key. Typed loosely: Dagster's config takes no union of a string and a list.
+    tags: dict[str, Any] = Field(default_factory=dict)
 
     def filter_text(self) -> str | None:
         """The filter as canonical text (None: the customer's default, or everything); raises `dg.Failure`
@@ -46,6 +50,13 @@ class SyncConfig(RequestConfig):
         if not text and not carbon:
             return None
         return normalise_filter(text or carbon)
+
+    def sync_tags(self) -> dict[str, str | list[str]] | None:
+        """The tags as stored (None: no tags); raises `dg.Failure` naming a tag that cannot be stored."""
+        try:
+            return normalise_tags(self.tags) or None
+        except ValueError as error:
+            raise dg.Failure(description=f"bad tags: {error}") from None
 
 
 class ResyncConfig(RequestConfig):
