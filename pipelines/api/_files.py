@@ -42,6 +42,9 @@ from pipelines.store import (
     FileQuery,
     FileRecord,
     MailStore,
+    TagGroup,
+    legacy_tag_filter,
+    parse_tag_filter,
     record_requests,
 )
 
@@ -90,15 +93,16 @@ def file_query(
     """The mail store query for Carbon's file filters, or None when they can match no Mailroom file.
 
     Empty lists mean "no filter", as in Carbon. Mailroom's files are Outlook emails and their attachments,
-    without tags, upload ids or embeddings, so filters on those match nothing.
+    without upload ids or embeddings, so filters on those match nothing. Files carry the tags of the syncs
+    that listed them: `tags_v2` (or, without it, the deprecated `tags`) selects by them.
     """
     if filters.source is not None:
         sources = [filters.source] if isinstance(filters.source, str) else filters.source
         if sources and "OUTLOOK" not in sources:
             return None
-    tags = filters.tags_v2 if filters.tags_v2 is not None else filters.tags
-    if tags or filters.upload_ids or filters.embedding_generators:
+    if filters.upload_ids or filters.embedding_generators:
         return None
+    tags = _tag_filter(filters)
     kinds: list[Any] | None = None
     if filters.file_types_at_source:
         if "ATTACHMENT" not in filters.file_types_at_source:
@@ -133,7 +137,19 @@ def file_query(
         limit=limit,
         offset=offset,
         min_file_id=starting_id,
+        tags=tags,
     )
+
+
+def _tag_filter(filters: FileFilters) -> TagGroup | None:
+    """Carbon's tags filter as the store's tree (None: no tags filter); a bad one is the caller's 422."""
+    field, value = ("tags_v2", filters.tags_v2) if filters.tags_v2 is not None else ("tags", filters.tags)
+    if not value:
+        return None
+    try:
+        return parse_tag_filter(value) if field == "tags_v2" else legacy_tag_filter(value)
+    except ValueError as error:
+        raise InvalidInput(str(error), loc=("body", "filters", field)) from None
 
 
 def _file_format(record: FileRecord) -> str:
@@ -161,7 +177,7 @@ def user_file(record: FileRecord, customer: Customer, urls: dict[str, str] | Non
         "embedding_storage_status": "HOT_STORAGE",
         "created_at": record.created_at,
         "updated_at": record.updated_at,
-        "tags": {},
+        "tags": record.tags or {},
         "organization_user_data_source_id": record.data_source_id,
         "external_url": record.external_url,
         "sync_error_message": record.sync_error,

@@ -41,7 +41,7 @@ from pipelines.graph import (
     GraphError,
     Mailbox,
 )
-from pipelines.store import Connection, WebhookEvent, enqueue_webhook_events, record_requests
+from pipelines.store import Connection, WebhookEvent, enqueue_webhook_events, normalise_tags, record_requests
 
 router = APIRouter(tags=["Integrations"])
 T = TypeVar("T")
@@ -164,6 +164,7 @@ def oauth_url(body: OAuthURLRequest, ctx: Context, caller: Caller) -> dict[str, 
                 loc=("body", "microsoft_tenant"),
             ) from None
         raise UpstreamError(f"cannot start the Microsoft sign-in: {error}") from None
+    _tags(body.tags)  # refused now rather than when the sync it starts is planned
     options = body.model_dump(
         include={
             "tags",
@@ -265,10 +266,19 @@ def outlook_callback(request: Request, ctx: Context) -> HTMLResponse:
 # -- outlook --------------------------------------------------------------------------------------------
 
 
+def _tags(value: Any) -> dict[str, Any]:
+    """A sync's tags as files will carry them (values as strings, as Carbon has them); 422 otherwise."""
+    try:
+        return normalise_tags(value)
+    except ValueError as error:
+        raise InvalidInput(str(error), loc=("body", "tags")) from None
+
+
 @router.post("/integrations/outlook/sync", response_model=GenericSuccessResponse)
 def sync_outlook(body: OutlookSyncInput, ctx: Context, caller: Caller) -> dict[str, bool]:
     """Queue a sync of a folder of the connected mailbox with a filter; a Dagster run carries it out."""
     carbon, text = _filter_payload(body.filters)
+    tags = _tags(body.tags)
     connection = _connection(ctx, caller, body.data_source_id)
     file_sync = body.file_sync_config
     payload = {
@@ -279,7 +289,7 @@ def sync_outlook(body: OutlookSyncInput, ctx: Context, caller: Caller) -> dict[s
         "sync_attachments": bool(body.sync_attachments or (file_sync and file_sync.sync_attachments)),
         "incremental_sync": body.incremental_sync,
         "request_id": body.request_id,
-        "tags": body.tags or {},
+        "tags": tags,
         "trigger": "api",
         "chunking": {
             "chunk_size": body.chunk_size,
