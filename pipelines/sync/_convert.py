@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from pipelines.sync._gc import freeze_imports
 from pipelines.sync.text import html_to_text, tidy_text
 
 log = logging.getLogger("pipelines.sync")
@@ -72,7 +71,7 @@ class Converter:
         if self._pool is None:
             # forkserver: a clean child, not a fork of a process that holds DuckDB and event-loop threads.
             context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=freeze_imports)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, convert, list(parts))
         except BrokenProcessPool:

@@ -48,7 +48,6 @@ from pipelines.sync._errors import (
     SyncFailed,
 )
 from pipelines.sync._folders import SyncFolder
-from pipelines.sync._gc import cheaper_collections
 from pipelines.sync._lock import run_lock
 from pipelines.sync._models import Counts, FolderOutcome, SyncOptions, SyncProgress, SyncResult
 from pipelines.sync._plan import FolderPlan, RunPlan, folder_plan, plan_run
@@ -408,8 +407,7 @@ async def _sync(
                 )
                 run_id = await db.call(store.start_run, start)
                 run.report(None)
-                with cheaper_collections():
-                    await run.run_folders()
+                await run.run_folders()
                 finished = datetime.now(UTC)
                 totals = run.totals((finished - started).total_seconds())
                 await db.call(store.finish_run, run_id, totals)

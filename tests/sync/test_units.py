@@ -1,10 +1,9 @@
 """The engine's pure parts: plans and fingerprints, folder records, rows from Graph's JSON, body conversion,
-batches of pages, settings from the environment, the collector's settings during a run."""
+batches of pages, settings from the environment."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from pipelines.store import Cursor, FolderRow
 from pipelines.sync import SyncOptions
 from pipelines.sync._convert import Converter, convert
 from pipelines.sync._folders import from_records
-from pipelines.sync._gc import cheaper_collections
 from pipelines.sync._plan import folder_plan, plan_run
 from pipelines.sync._rounds import Batch
 from pipelines.sync._rows import FULL_SELECT, attachment_row, email_row, is_complete, needs_attachment_list
@@ -227,15 +225,3 @@ def test_settings_read_short_names_and_refuse_contradictions(tmp_path: Path) -> 
         graph_settings_from_environment({**env, "MAILROOM_TENANT_ID": "tenant-2"})
     with pytest.raises(SettingsError, match="MAILROOM_GRAPH_URL"):
         graph_settings_from_environment({**env, "MAILROOM_GRAPH_URL": "http://plain.example/v1.0"})
-
-
-def test_a_run_leaves_what_existed_out_of_collections_until_the_last_run_ends() -> None:
-    before = gc.get_threshold()
-    with cheaper_collections():
-        frozen = gc.get_freeze_count()
-        assert frozen > 0, "what existed when the run began is left out of collections"
-        with cheaper_collections():
-            pass
-        assert gc.get_freeze_count() == frozen, "an overlapping run ending early changes nothing"
-    assert gc.get_freeze_count() == 0
-    assert gc.get_threshold() == before
