@@ -133,6 +133,19 @@ class MailStore:
                 f"the next sync migrates it to {latest('mail')}"
             )
 
+    def upgrade(self) -> tuple[int, int]:
+        """Bring the file to the schema this code writes now, rather than at its next sync (the API's readers
+        refuse a file at an older version until then); returns (version before, version after)."""
+        if self.read_only:
+            raise StoreError(f"{self!r} was opened read-only; open it for writing to upgrade it")
+        if not self.path.exists():
+            raise NotFound(f"{self.path.name} does not exist")
+        with connection(self.path, read_only=False, lock_timeout=self.lock_timeout) as con:
+            con.execute(sql.CREATE_SCHEMA_VERSION)
+            before = con.execute(sql.CURRENT_VERSION).fetchone()[0]
+            self._migrate(con)
+        return before, latest("mail")
+
     @contextmanager
     def _write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One unit of work: open, migrate on first use, one transaction, close."""

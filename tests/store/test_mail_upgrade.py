@@ -1,11 +1,24 @@
 """A mail store written by an older Mailroom is upgraded in place: version 1 (no round filters) to the latest,
 with its rows and a round under way kept, and the round's filter recorded from then on."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
-from pipelines.store import Cursor, MailStore, Page
+from pipelines.store import (
+    Cursor,
+    CustomerUpdate,
+    MailStore,
+    NotFound,
+    Page,
+    SchemaError,
+    StoreError,
+    StoreSettings,
+)
 from pipelines.store._migrations import latest, migrations
 from tests.store.conftest import email
 
@@ -57,3 +70,42 @@ def test_a_round_records_its_filter_and_a_restart_keeps_it(store: MailStore) -> 
         (FOLDER, "fp-other"): "",
         ("archive", FP): None,
     }
+
+
+def test_upgrade_brings_a_store_to_the_latest_schema_without_a_sync(data_dir: Path) -> None:
+    path = data_dir / "old.duckdb"
+    version_1_store(path)
+    reader = MailStore(path, read_only=True)
+    with pytest.raises(SchemaError, match="the next sync migrates it"):
+        reader.sync_states()  # what the API's readers meet until the store is upgraded
+
+    assert MailStore(path).upgrade() == (1, latest("mail"))
+    [state] = reader.sync_states()
+    assert (state.next_link, state.pages) == ("next-2", 1)
+    assert MailStore(path).upgrade() == (latest("mail"), latest("mail"))  # nothing left to do
+    with pytest.raises(StoreError, match="read-only"):
+        reader.upgrade()
+    with pytest.raises(NotFound):
+        MailStore(data_dir / "never-synced.duckdb").upgrade()
+
+
+def test_mailroom_customers_upgrade_upgrades_every_customers_store(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILROOM_", "DAGSTER_"))}
+    env |= {"MAILROOM_DATA_DIR": str(data)}
+    settings = StoreSettings(data_dir=data)
+    settings.control_store().update_customers(["old@example.com", "never-synced"], CustomerUpdate())
+    version_1_store(settings.mail_store_path("old@example.com"))
+
+    done = subprocess.run(
+        [Path(sys.executable).parent / "mailroom", "customers", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"old@example.com: schema 1 -> {latest('mail')}"]
+    [state] = settings.mail_store("old@example.com", read_only=True).sync_states()
+    assert state.next_link == "next-2"
