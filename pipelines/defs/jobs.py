@@ -77,20 +77,24 @@ _CHANGES_STORE = frozenset({"updated", "inserted", "gone", "out_of_scope"})
 
 
 def _refresh_search_index(
-    context: dg.OpExecutionContext, stores: MailroomStores, customer_id: str, why: str
+    context: dg.OpExecutionContext,
+    stores: MailroomStores,
+    customer_id: str,
+    why: str,
+    *,
+    rebuilt: bool = False,
 ) -> None:
     """Rebuild the customer's search index after single emails changed, if it has one (the index is a
-    snapshot: it would otherwise still find what was removed and miss what came)."""
+    snapshot: it would otherwise still find what was removed and miss what came), and record it as the
+    index asset's materialization; `rebuilt` when the store already did it in the change's transaction."""
     store = stores.mail(customer_id)
     if not store.has_search_index():
         return
-    indexed = store.rebuild_search_index()
+    metadata: dict[str, object] = {"rebuilt_by": why}
+    if not rebuilt:
+        metadata["indexed_emails"] = store.rebuild_search_index()
     context.log_event(
-        dg.AssetMaterialization(
-            asset_key=email_search_index.key,
-            partition=customer_id,
-            metadata={"indexed_emails": indexed, "rebuilt_by": why},
-        )
+        dg.AssetMaterialization(asset_key=email_search_index.key, partition=customer_id, metadata=metadata)
     )
 
 
@@ -118,8 +122,8 @@ def delete_emails(
             )
         except sync.SyncError as error:
             raise dg.Failure(description=str(error)) from None
-    if result.deleted:
-        _refresh_search_index(context, stores, customer_id, "a delete")
+    if result.newly_deleted:  # the store rebuilt the index in the delete's own transaction
+        _refresh_search_index(context, stores, customer_id, "a delete", rebuilt=True)
     return dg.Output(
         None,
         metadata={

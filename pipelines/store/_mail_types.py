@@ -178,10 +178,12 @@ class KnownMessage:
 
 @dataclass(frozen=True, slots=True)
 class DeleteResult:
-    """File ids deleted through Mailroom, and the ones the store did not hold."""
+    """File ids deleted through Mailroom (now or before), the ones this call deleted, and the ones the store
+    did not hold."""
 
     deleted: tuple[int, ...]
     not_found: tuple[int, ...]
+    newly_deleted: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -326,10 +326,12 @@ class MailStore:
             con.execute(sql.FORGET_DOOMED_ATTACHMENT_HASHES)
             if _has_search_index(con):
                 _build_search_index(con)
-        deleted = {file_id for file_id, _, _ in targets} | already
+        now = {file_id for file_id, _, _ in targets}
+        deleted = now | already
         return DeleteResult(
             deleted=tuple(f for f in requested if f in deleted),
             not_found=tuple(f for f in requested if f not in deleted),
+            newly_deleted=tuple(f for f in requested if f in now and f not in already),
         )
 
     def apply_resync(self, row: EmailRow, *, request_id: str | None = None) -> ResyncResult:

@@ -171,11 +171,13 @@ class ResyncResult(BaseModel):
 
 
 class DeleteResult(BaseModel):
-    """File ids deleted (content gone, tombstone kept); the file and message ids the store did not hold."""
+    """File ids deleted (content gone, tombstone kept; `newly_deleted` the ones this run deleted, the rest
+    were deleted before); the file and message ids the store did not hold."""
 
     customer_id: str
     deleted: list[int]
     not_found: list[int]
+    newly_deleted: list[int] = Field(default_factory=list)
     message_ids_not_found: list[str] = Field(default_factory=list)
     record_kept: bool
 

@@ -221,14 +221,15 @@ def delete(
         if query is not None:
             ids += _query_ids(store, query)
         result = store.delete_files(ids, keep_record=keep_record, request_id=request_id)
-    if send_webhook and result.deleted:
+    if send_webhook and result.newly_deleted:  # a repeated delete announces nothing again
         control = settings.control_store()
         customer = control.customer(customer_id, include_deleted=True)
         if customer is not None:
-            announce_deleted(control, customer, result.deleted)
+            announce_deleted(control, customer, result.newly_deleted)
     return DeleteResult(
         customer_id=customer_id,
         deleted=list(result.deleted),
+        newly_deleted=list(result.newly_deleted),
         not_found=list(result.not_found),
         message_ids_not_found=[m for m in dict.fromkeys(message_ids) if m not in known],
         record_kept=keep_record,

@@ -95,6 +95,10 @@ def test_delete_by_message_id_sends_file_deleted_when_asked(
     assert [(e["webhook_type"], e["obj"]["object_id"]) for e in sent] == [("FILE_DELETED", str(second))]
     assert control.request(request.id).status == "succeeded"
 
+    again = run("delete_emails_job", instance, resources, config, "delete_emails")  # a retried request
+    assert again.success
+    assert len(control.deliveries()) == 1, "a file deleted before is not announced again"
+
 
 def test_resync_brings_a_deleted_email_back(
     instance: dg.DagsterInstance, stores: MailroomStores, resources: dict, synced: str
@@ -170,6 +174,9 @@ def test_single_email_jobs_keep_the_search_index_current(
     assert deleted.success
     assert _index_rebuilds(deleted) == ["a delete"]
     assert kept not in [hit.file_id for hit in store.search(f'"{subject}"', limit=100)]
+    repeated = run("delete_emails_job", instance, resources, {"file_ids": [kept]}, "delete_emails")
+    assert repeated.success
+    assert _index_rebuilds(repeated) == []  # nothing was deleted this time
 
     # Brought back by a resync (the deleted email's content was gone): the index must find it again.
     resynced = run("resync_emails_job", instance, resources, {"file_ids": [kept]}, "resync_emails")

@@ -149,5 +149,7 @@ def test_file_deleted_only_for_what_the_delete_deleted_and_only_when_asked(
     assert loud.message_ids_not_found == ["AAMk-nobody"]
     deleted = events(control)[before:]
     assert {e["webhook_type"] for e in deleted} == {"FILE_DELETED"}
-    assert file_ids(deleted) == sorted(loud.deleted)
+    # Announced: what this delete deleted, not `first`, deleted before (a retried request repeats nothing).
+    assert sorted(loud.newly_deleted) == sorted([second, third])
+    assert file_ids(deleted) == sorted(loud.newly_deleted)
     assert {e["customer_id"] for e in deleted} == {CUSTOMER}
