@@ -203,25 +203,28 @@ def upgrade() -> None:
     """Bring every customer's mail store to this version's schema now (after upgrading Mailroom; otherwise
     each store is upgraded by its next sync, and until then the API answers 503 for its files)."""
     from pipelines.store import StoreError
+    from pipelines.sync import SyncBusy, upgrade_store
 
     settings = _settings()
     control = settings.control_store()
     customers, _ = control.list_customers(limit=1_000_000, descending=False)
     failed = 0
     for customer in customers:
-        store = settings.mail_store(customer.customer_id)
-        if not store.exists():
-            continue
         try:
-            before, after = store.upgrade()
+            versions = upgrade_store(customer.customer_id, settings=settings)
+        except SyncBusy:
+            typer.echo(f"{customer.customer_id}: busy with a run, which upgrades it")
+            continue
         except StoreError as error:
             failed += 1
             typer.echo(f"{customer.customer_id}: not upgraded: {error}", err=True)
             continue
-        change = f"{before} -> {after}" if before != after else f"already at {after}"
-        typer.echo(f"{customer.customer_id}: schema {change}")
+        if versions is not None:
+            before, after = versions
+            change = f"{before} -> {after}" if before != after else f"already at {after}"
+            typer.echo(f"{customer.customer_id}: schema {change}")
     if failed:
-        raise _fail(f"{failed} store(s) not upgraded (see above); a store busy with a sync is upgraded by it")
+        raise _fail(f"{failed} store(s) not upgraded (see above)")
 
 
 @app.command("remove")

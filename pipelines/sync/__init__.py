@@ -48,6 +48,7 @@ from pipelines.sync._models import (
 )
 from pipelines.sync._single import delete, resync
 from pipelines.sync._single import delete_customer as _delete_customer
+from pipelines.sync._single import upgrade_store as _upgrade_store
 
 T = TypeVar("T")
 
@@ -77,6 +78,7 @@ __all__ = [
     "parse_filter",
     "resync_emails",
     "sync_customer",
+    "upgrade_store",
 ]
 
 
@@ -167,3 +169,10 @@ def delete_customer(
     purge and a new customer with the same id, leaves that customer alone and says so in `skipped`.
     Without it (an operator's `mailroom customers remove`) a live customer is marked deleted first."""
     return _delete_customer(customer_id, only_if_deleted=only_if_deleted, settings=settings or Settings())
+
+
+def upgrade_store(customer_id: str, *, settings: Settings | None = None) -> tuple[int, int] | None:
+    """Bring the customer's mail store to this version's schema now rather than at its next sync (the API's
+    read-only readers refuse an older one): (version before, after), None if it has no store yet. Raises
+    SyncBusy while a run holds the store (the run upgrades it)."""
+    return _upgrade_store(customer_id, settings=settings or Settings())

@@ -270,3 +270,16 @@ def delete_customer(customer_id: str, *, only_if_deleted: bool, settings: Settin
     run_lock_path(path).unlink(missing_ok=True)
     purged = control.purge_customer(customer.id) if customer is not None else False
     return CustomerDeleted(customer_id=customer_id, mail_store_deleted=deleted, customer_purged=purged)
+
+
+def upgrade_store(customer_id: str, *, settings: Settings) -> tuple[int, int] | None:
+    """Bring a customer's mail store to this code's schema under its run lock (so never beneath a running
+    sync, which may be an older Mailroom's); (version before, after), or None if it has no store. Raises
+    SyncBusy if a run holds the store: that run upgrades it when it next opens it."""
+    store = settings.mail_store(customer_id)
+    if not store.exists():
+        return None
+    with run_lock(store.path, customer_id=customer_id):
+        if not store.exists():  # purged while we waited for nothing: do not create an empty one
+            return None
+        return store.upgrade()

@@ -20,6 +20,7 @@ from pipelines.store import (
     StoreSettings,
 )
 from pipelines.store._migrations import latest, migrations
+from pipelines.sync._lock import run_lock
 from tests.store.conftest import email
 
 FOLDER, FP = "inbox", "fp-v1"
@@ -94,18 +95,26 @@ def test_mailroom_customers_upgrade_upgrades_every_customers_store(tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILROOM_", "DAGSTER_"))}
     env |= {"MAILROOM_DATA_DIR": str(data)}
     settings = StoreSettings(data_dir=data)
-    settings.control_store().update_customers(["old@example.com", "never-synced"], CustomerUpdate())
+    customers = ["old@example.com", "never-synced", "busy"]
+    settings.control_store().update_customers(customers, CustomerUpdate())
     version_1_store(settings.mail_store_path("old@example.com"))
+    version_1_store(settings.mail_store_path("busy"))
 
-    done = subprocess.run(
-        [Path(sys.executable).parent / "mailroom", "customers", "upgrade"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    with run_lock(settings.mail_store_path("busy"), customer_id="busy"):  # a sync under way
+        done = subprocess.run(
+            [Path(sys.executable).parent / "mailroom", "customers", "upgrade"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [f"old@example.com: schema 1 -> {latest('mail')}"]
+    assert done.stdout.splitlines() == [
+        f"old@example.com: schema 1 -> {latest('mail')}",
+        "busy: busy with a run, which upgrades it",
+    ]
     [state] = settings.mail_store("old@example.com", read_only=True).sync_states()
     assert state.next_link == "next-2"
+    with pytest.raises(SchemaError):  # left to its run
+        settings.mail_store("busy", read_only=True).sync_states()
