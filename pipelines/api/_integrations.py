@@ -151,6 +151,7 @@ def oauth_url(body: OAuthURLRequest, ctx: Context, caller: Caller) -> dict[str, 
         hint = found.mailbox
     requested = [*(body.scopes or ()), *((body.scope or "").split())]
     scopes = tuple(s for s in requested if s.lower() not in _RESERVED_SCOPES) or None
+    tags = _tags(body.tags)  # refused before a sign-in is started for it
     graph = ctx.graph_for(body.microsoft_tenant)
     state = secrets.token_urlsafe(32)
     signin = AuthCodeSignIn(graph, EncryptedTokenCache(key=ctx.key), scopes=scopes)
@@ -164,10 +165,8 @@ def oauth_url(body: OAuthURLRequest, ctx: Context, caller: Caller) -> dict[str, 
                 loc=("body", "microsoft_tenant"),
             ) from None
         raise UpstreamError(f"cannot start the Microsoft sign-in: {error}") from None
-    _tags(body.tags)  # refused now rather than when the sync it starts is planned
     options = body.model_dump(
         include={
-            "tags",
             "request_id",
             "incremental_sync",
             "file_sync_config",
@@ -178,7 +177,7 @@ def oauth_url(body: OAuthURLRequest, ctx: Context, caller: Caller) -> dict[str, 
             "embedding_model",
         }
     )
-    options |= {"tenant": body.microsoft_tenant, "scopes": list(scopes) if scopes else None}
+    options |= {"tags": tags, "tenant": body.microsoft_tenant, "scopes": list(scopes) if scopes else None}
     ctx.control.save_oauth_state(state, caller.customer.id, flow, payload=options)
     return {"oauth_url": flow["auth_uri"]}
 

@@ -5,6 +5,7 @@ run config, an in-process `sync_outlook_job` against the sandbox, then `/user_fi
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
 import httpx
@@ -107,3 +108,20 @@ def test_bad_tags_are_refused_where_they_are(
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "filters", "tags_v2"]
     assert "tags_v2.AND[0].value: required" in response.json()["detail"][0]["msg"]
+
+
+def test_oauth_url_refuses_bad_tags_before_a_sign_in_and_keeps_them_normalised(
+    client: httpx.Client, control: ControlStore, customer: str
+) -> None:
+    start = {"service": "OUTLOOK", "tags": {"owner": {"name": "x"}}}
+    refused = client.post("/integrations/oauth_url", json=start, headers=as_customer(customer))
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "tags"]
+
+    start["tags"] = {"priority": 4, "teams": ["a", 2]}
+    started = client.post("/integrations/oauth_url", json=start, headers=as_customer(customer))
+    assert started.status_code == 200, started.text
+    state = parse_qs(urlsplit(started.json()["oauth_url"]).query)["state"][0]
+    saved = control.consume_oauth_state(state)
+    assert saved is not None
+    assert saved.payload["tags"] == {"priority": "4", "teams": ["a", "2"]}  # as the files will carry them
