@@ -152,12 +152,17 @@ def _tag_filter(filters: FileFilters) -> TagGroup | None:
         raise InvalidInput(str(error), loc=("body", "filters", field)) from None
 
 
-def _file_format(record: FileRecord) -> str:
-    if record.kind == "email":
+def file_format(kind: str, extension: str) -> str | None:
+    """Carbon's FileFormats value of a file: emails are OUTLOOK, attachments go by their upper-case extension
+    (None: no Carbon format)."""
+    if kind == "email":
         return "OUTLOOK"
-    extension = (record.name or "").rpartition(".")[2].upper()
     extension = _FORMAT_ALIASES.get(extension, extension)
-    return extension if extension in _FORMATS else None  # type: ignore[return-value]
+    return extension if extension in _FORMATS else None
+
+
+def _file_format(record: FileRecord) -> str | None:
+    return file_format(record.kind, (record.name or "").rpartition(".")[2].upper())
 
 
 def user_file(record: FileRecord, customer: Customer, urls: dict[str, str] | None = None) -> dict[str, Any]:

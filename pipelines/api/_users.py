@@ -19,7 +19,7 @@ from fastapi import APIRouter
 from pipelines.api._auth import Caller, Context, KeyCaller, Org, check_customer_id
 from pipelines.api._context import ApiContext
 from pipelines.api._errors import Conflict, NotFound
-from pipelines.api._files import _FORMAT_ALIASES, _FORMATS
+from pipelines.api._files import file_format
 from pipelines.api._models import (
     DeleteUsersInput,
     GenericSuccessResponse,
@@ -85,9 +85,7 @@ def _by_format(by_extension: dict[tuple[str, str], int]) -> dict[str, int]:
     under (it still counts by source)."""
     found: Counter[str] = Counter()
     for (kind, extension), count in by_extension.items():
-        if kind == "email":
-            found["OUTLOOK"] += count
-        elif (known := _FORMAT_ALIASES.get(extension, extension)) in _FORMATS:
+        if (known := file_format(kind, extension)) is not None:
             found[known] += count
     return dict(found)
 
