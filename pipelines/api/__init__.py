@@ -8,6 +8,7 @@ Webhook receivers check deliveries with `verify_signature(body, headers["Carbon-
 """
 
 from pipelines.api._app import create_app
+from pipelines.api._command import api_command
 from pipelines.api._errors import (
     ApiError,
     Busy,
@@ -34,6 +35,7 @@ __all__ = [
     "Unauthorized",
     "UpstreamError",
     "WebhookDeliverer",
+    "api_command",
     "create_app",
     "serve",
     "signed_body",

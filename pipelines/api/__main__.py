@@ -1,7 +1,7 @@
-"""`python -m pipelines.api`: the same as `mailroom api`."""
+"""`python -m pipelines.api`: the same command as `mailroom api`."""
 
-import sys
+import typer
 
-from pipelines.api._server import main
+from pipelines.api._command import api_command
 
-sys.exit(main())
+typer.run(api_command)

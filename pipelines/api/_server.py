@@ -5,7 +5,6 @@ The socket is bound before the announcement, so the printed port is real (port 0
 requests made right after it wait in the backlog until uvicorn accepts them.
 """
 
-import argparse
 import json
 import logging
 import os
@@ -94,29 +93,6 @@ def run(
 def _fail(message: str) -> int:
     sys.stderr.write(f"mailroom: {message}\n")
     return 2
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m pipelines.api [--host H] [--port P] [--public-url U] [--public] [--json]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m pipelines.api",
-        description="Serve the HTTP API and deliver webhooks (as `mailroom api`).",
-    )
-    parser.add_argument("--host", help="address to bind [env MAILROOM_API_HOST; 127.0.0.1]")
-    parser.add_argument("--port", type=int, help="port; 0 picks a free one [env MAILROOM_API_PORT; 8000]")
-    parser.add_argument(
-        "--public-url", help="base URL clients and browsers use [env MAILROOM_API_PUBLIC_URL]"
-    )
-    parser.add_argument("--public", action="store_true", help="allow a non-loopback --host")
-    parser.add_argument("--json", action="store_true", help="announce {url, pid} as one JSON line")
-    args = parser.parse_args(argv)
-    return run(
-        host=args.host,
-        port=args.port,
-        public_url=args.public_url,
-        public=args.public,
-        announce_json=args.json,
-    )
 
 
 class ApiProcess:

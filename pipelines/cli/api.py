@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from pipelines.api import api_command
+
 app = typer.Typer(no_args_is_help=False, add_completion=False)
 keys = typer.Typer(
     name="api-keys", help="Create, list and revoke API keys (stored as hashes).", no_args_is_help=True
@@ -18,32 +20,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-@app.command("api")
-def api(
-    host: Annotated[
-        str | None, typer.Option(help="Address to bind [env MAILROOM_API_HOST; 127.0.0.1]")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(help="Port; 0 picks a free one [env MAILROOM_API_PORT; 8000]")
-    ] = None,
-    public_url: Annotated[
-        str | None, typer.Option(help="Base URL clients and browsers use [env MAILROOM_API_PUBLIC_URL]")
-    ] = None,
-    public: Annotated[
-        bool,
-        typer.Option(
-            "--public",
-            help="Allow a non-loopback --host (serve beyond this machine) [env MAILROOM_API_PUBLIC]",
-        ),
-    ] = False,
-    json: Annotated[bool, typer.Option("--json", help="Announce {url, pid} as one JSON line")] = False,
-) -> None:
-    """Serve the HTTP API (Carbon's routes for Outlook, docs at /docs) and deliver webhooks."""
-    from pipelines.api._server import run
-
-    status = run(host=host, port=port, public_url=public_url, public=public, announce_json=json)
-    if status:
-        raise typer.Exit(status)
+app.command("api")(api_command)
 
 
 def _control():

@@ -36,12 +36,12 @@ def connect(
     cache: Annotated[
         Path, typer.Option("--cache", help="File for the sealed token cache (0600; updated in place)")
     ],
-    client_id: Annotated[_Text, typer.Option(help="App (client) id [env MAILROOM_GRAPH_CLIENT_ID]")] = None,
-    tenant: Annotated[_Text, typer.Option(help="Tenant id or domain [env MAILROOM_GRAPH_TENANT]")] = None,
+    client_id: Annotated[_Text, typer.Option(help="App (client) id (env MAILROOM_GRAPH_CLIENT_ID)")] = None,
+    tenant: Annotated[_Text, typer.Option(help="Tenant id or domain (env MAILROOM_GRAPH_TENANT)")] = None,
     authority_host: Annotated[
-        _Text, typer.Option(help="Sign-in host [env MAILROOM_GRAPH_AUTHORITY_HOST]")
+        _Text, typer.Option(help="Sign-in host (env MAILROOM_GRAPH_AUTHORITY_HOST)")
     ] = None,
-    graph_url: Annotated[_Text, typer.Option(help="Graph root [env MAILROOM_GRAPH_GRAPH_URL]")] = None,
+    graph_url: Annotated[_Text, typer.Option(help="Graph root (env MAILROOM_GRAPH_GRAPH_URL)")] = None,
     ca_bundle: Annotated[Path | None, typer.Option(help="PEM file to trust (the sandbox's CA)")] = None,
     scope: Annotated[list[str] | None, typer.Option("--scope", help="Delegated scope (repeatable)")] = None,
     check: Annotated[bool, typer.Option(help="After signing in, read the Inbox once to prove access")] = True,
