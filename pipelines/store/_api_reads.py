@@ -29,8 +29,8 @@ from typing import Any
 import duckdb
 
 from pipelines.store import _mail_sql as sql
-from pipelines.store._duck import DEFAULT_LOCK_TIMEOUT, backoff_delays, is_lock_conflict
-from pipelines.store._errors import SchemaError, StoreBusy, StoreError, StoreNotFound
+from pipelines.store._duck import DEFAULT_LOCK_TIMEOUT, retry_locked
+from pipelines.store._errors import SchemaError, StoreNotFound
 from pipelines.store._gate import gate
 from pipelines.store._mail_types import FilePage, FileQuery, FileRecord
 from pipelines.store._migrations import latest
@@ -158,20 +158,9 @@ class SharedReader:
     def _attach_file(self, path: Path, alias: str) -> None:
         # ATTACH takes no bound parameters; the path is ours (a slug and a hash), quoted as a SQL literal.
         literal = "'" + str(path).replace("'", "''") + "'"
-        delays = backoff_delays(self.lock_timeout)
-        while True:
-            try:
-                self._statement(f"ATTACH {literal} AS {alias} (READ_ONLY)")
-                return
-            except duckdb.IOException as error:
-                if not is_lock_conflict(error):
-                    raise StoreError(f"cannot open mail store {path.name}: {error}") from error
-                delay = next(delays, None)
-                if delay is None:
-                    raise StoreBusy(
-                        f"mail store {path.name} stayed locked for {self.lock_timeout:.0f} s"
-                    ) from error
-                time.sleep(delay)
+        retry_locked(
+            lambda: self._statement(f"ATTACH {literal} AS {alias} (READ_ONLY)"), path, self.lock_timeout
+        )
 
     def _detach(self, entry: _Attached) -> None:
         for cursor in entry.cursors:

@@ -2,9 +2,10 @@
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -18,6 +19,7 @@ _MAX_DELAY = 0.5
 WRITER_MEMORY_LIMIT_MB = 128
 ROW_GROUP_ROWS = 16_384
 _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock")
+T = TypeVar("T")
 
 
 def is_lock_conflict(error: BaseException) -> bool:
@@ -97,11 +99,14 @@ def connection(
             con.close()
 
 
-def _open_with_retry(path: Path, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:
+def retry_locked(attempt: Callable[[], T], path: Path, lock_timeout: float) -> T:
+    """`attempt()` (opening or attaching the store at `path`), again after jittered backoff while another
+    process holds the file's lock; StoreBusy once `lock_timeout` seconds are spent, StoreError for other
+    refusals."""
     delays = backoff_delays(lock_timeout)
     while True:
         try:
-            return _connect_once(path, read_only)
+            return attempt()
         except duckdb.IOException as error:
             if not is_lock_conflict(error):
                 raise StoreError(f"cannot open mail store {path.name}: {error}") from error
@@ -111,11 +116,16 @@ def _open_with_retry(path: Path, read_only: bool, lock_timeout: float) -> duckdb
                     f"mail store {path.name} stayed locked by another process for {lock_timeout:.0f} s"
                 ) from error
             time.sleep(delay)
-        except duckdb.ConnectionException as error:
-            # Same process, different read_only flag: a programming error, not contention.
-            raise StoreError(
-                f"mail store {path.name} is already open in this process in another mode: {error}"
-            ) from error
+
+
+def _open_with_retry(path: Path, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:
+    try:
+        return retry_locked(lambda: _connect_once(path, read_only), path, lock_timeout)
+    except duckdb.ConnectionException as error:
+        # Same process, different read_only flag: a programming error, not contention.
+        raise StoreError(
+            f"mail store {path.name} is already open in this process in another mode: {error}"
+        ) from error
 
 
 def fts_extension_file() -> Path:
