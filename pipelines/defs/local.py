@@ -41,9 +41,13 @@ _BIN = Path(sys.executable).parent
 
 
 def prepare_home(home: Path, kind: InstanceKind = "queued") -> Path:
-    """Make `home` a DAGSTER_HOME whose dagster.yaml is the repo's file of that kind; returns it."""
+    """Make `home` a DAGSTER_HOME whose dagster.yaml is the repo's file of that kind, its storage created;
+    returns it. Creating the SQLite storage here, before any daemon, webserver or run starts, matters:
+    two processes opening a fresh home at once race to create the same tables, and one of them fails."""
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(INSTANCE_FILES[kind], home / "dagster.yaml")
+    with open_instance(home):
+        pass
     return home
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.defs.local import REPO_ROOT
+from pipelines.defs.local import REPO_ROOT, prepare_home
 
 from .harness import require_chromium
 
@@ -28,3 +28,11 @@ def test_a_present_chromium_passes(tmp_path: Path) -> None:
 
 def test_ci_requires_chromium() -> None:
     assert "export MAILROOM_REQUIRE_CHROMIUM=1" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_a_prepared_home_has_its_storage_before_any_process_opens_it(tmp_path: Path) -> None:
+    # A daemon and the test (or the webserver) opening a fresh home at once race to create the same tables.
+    home = prepare_home(tmp_path / "home", "queued")
+    assert {"history/runs.db", "history/runs/index.db", "schedules/schedules.db"} <= {
+        str(p.relative_to(home)) for p in home.rglob("*.db")
+    }
