@@ -24,6 +24,7 @@ from pipelines.api import ApiProcess, verify_signature
 from pipelines.defs.local import daemon, daemon_ready, open_instance, prepare_home
 from pipelines.store import ControlStore, Request
 from tests.api.receiver import Receiver
+from tests.defs.harness import sandbox_env
 
 CUSTOMER = "e2e@example.com"
 
@@ -60,11 +61,7 @@ def test_connect_auto_sync_list_resync_delete_and_webhooks(
         "DAGSTER_HOME": str(home),
         "MAILROOM_DATA_DIR": str(data),
         "MAILROOM_SECRET_KEY": key,
-        "MAILROOM_GRAPH_URL": fresh_sandbox.graph_url,
-        "MAILROOM_AUTHORITY": fresh_sandbox.authority,
-        "MAILROOM_CLIENT_ID": fresh_sandbox.client_id,
-        "MAILROOM_CLIENT_SECRET": fresh_sandbox.client_secret.get_secret_value(),
-        "MAILROOM_CA_BUNDLE": str(fresh_sandbox.ca_cert),
+        **sandbox_env(fresh_sandbox),
         "MAILROOM_API_WEBHOOK_POLL_S": "0.1",
         "MAILROOM_API_ALLOW_PRIVATE_WEBHOOKS": "1",  # the receiver listens on 127.0.0.1
         "MAILROOM_AUTO_SYNC_CRON": "* * * * *",  # the schedule ticks each minute rather than each hour

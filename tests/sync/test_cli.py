@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from pipelines.graph import DeviceCodeSignIn, EncryptedTokenCache
 from pipelines.settings import Settings
 from sandbox import AdminClient, SandboxInfo
+from tests.defs.harness import sandbox_env
 from tests.sync.conftest import MAILBOX, graph_settings
 from tests.sync.truth import differences, expected_messages, folder_ids, stored_emails
 
@@ -27,11 +28,7 @@ def environment(sandbox_server: SandboxInfo, fresh_sandbox: SandboxInfo, tmp_pat
         {
             "MAILROOM_DATA_DIR": str(tmp_path / "data"),
             "MAILROOM_SECRET_KEY": Fernet.generate_key().decode(),
-            "MAILROOM_GRAPH_URL": sandbox_server.graph_url,
-            "MAILROOM_AUTHORITY": sandbox_server.authority,
-            "MAILROOM_CLIENT_ID": sandbox_server.client_id,
-            "MAILROOM_CLIENT_SECRET": sandbox_server.client_secret.get_secret_value(),
-            "MAILROOM_CA_BUNDLE": str(sandbox_server.ca_cert),
+            **sandbox_env(sandbox_server),
         }
     )
     return env

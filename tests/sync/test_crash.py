@@ -28,6 +28,7 @@ from cryptography.fernet import Fernet
 from pipelines.settings import Settings
 from pipelines.store import MailStore, StoreError
 from sandbox import AdminClient, FaultRule, SandboxProcess
+from tests.defs.harness import sandbox_env
 from tests.sync.conftest import MAILBOX
 from tests.sync.truth import differences, duplicates, expected_messages, stored_emails
 
@@ -83,11 +84,7 @@ def test_killed_runs_resume_and_end_equal_to_the_mailbox(tmp_path: Path) -> None
             {
                 "MAILROOM_DATA_DIR": str(tmp_path / "data"),
                 "MAILROOM_SECRET_KEY": Fernet.generate_key().decode(),
-                "MAILROOM_GRAPH_URL": info.graph_url,
-                "MAILROOM_AUTHORITY": info.authority,
-                "MAILROOM_CLIENT_ID": info.client_id,
-                "MAILROOM_CLIENT_SECRET": info.client_secret.get_secret_value(),
-                "MAILROOM_CA_BUNDLE": str(info.ca_cert),
+                **sandbox_env(info),
             }
         )
         subprocess.run(
