@@ -311,11 +311,18 @@ def _hidden(attrs: dict[str, Any]) -> bool:
 
 
 def _link(el: Tag, ctx: _Context, depth: int, out: _Out) -> None:
-    label = _SPACES.sub(" ", _render(el, ctx, depth)).strip()
+    label = _render(el, ctx, depth).strip(" ")
     href = str(el.get("href") or "").strip()
     target = href.removeprefix("mailto:").split("?")[0] if href.startswith("mailto:") else href
     shown = href.startswith(_LINK_SCHEMES) and target and _normal(target) not in _normal(label)
-    if label and shown:
+    if "\n" in label:
+        # A link around blocks: a newsletter's card or button table, or an `<a>` never closed, which the
+        # parser stretches over the rest of the body. Its lines stay lines (squeezed into one, a whole
+        # message read as one line), with the target after the first, where the link begins.
+        first, rest = label.split("\n", 1)
+        out.block(f"{first} ({target})\n{rest}" if shown else label)
+        out.newlines(1)
+    elif label and shown:
         out.text(f"{label} ({target})")
     elif label:
         out.text(label)

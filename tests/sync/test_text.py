@@ -148,6 +148,21 @@ def test_small_shapes(html: str, text: str) -> None:
     assert html_to_text(html) == text
 
 
+def test_a_link_around_blocks_keeps_their_lines() -> None:
+    # An `<a>` never closed: the parser stretches it over the rest of the body, paragraphs and all.
+    unclosed = (
+        "<p>See <a href='https://example.com/x'>the report<p>Totals are up.<p>Call me, "
+        "<a href='https://e.com/cal'>book here</a></p><p>Bob</p>"
+    )
+    assert html_to_text(unclosed) == (
+        "See the report (https://example.com/x)\n\nTotals are up.\n\n"
+        "Call me, book here (https://e.com/cal)\n\nBob"
+    )
+    # A newsletter's card: a link around a heading and its text, then what follows it.
+    card = "<a href='https://shop.example/sale'><div><h2>Big sale</h2><p>All 50% off</p></div></a>Terms apply"
+    assert html_to_text(card) == "Big sale (https://shop.example/sale)\n\nAll 50% off\nTerms apply"
+
+
 def test_inline_data_images_do_not_count_against_the_cap() -> None:
     image = "data:image/png;base64," + "iVBORw0KGgo" * 600_000  # about 6.6 MB
     html = f"<p>Before</p><img src='{image}' alt='chart'><p>After</p>"
