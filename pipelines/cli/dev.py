@@ -69,7 +69,6 @@ def _start(
     running: ExitStack, port: int, api_port: int | None, messages: int, seed: int, data: Path, home: Path
 ) -> list[Service]:
     import os
-    import shlex
     import sys
 
     from pipelines.cli.demo import DEMO_CUSTOMERS
@@ -116,8 +115,7 @@ def _start(
         watched.append(service)
 
     env_file = dagster_home / "env.sh"
-    exported = {k: v for k, v in site.env.items() if k.startswith(("MAILROOM_", "DAGSTER_"))}
-    env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(exported.items())))
+    env_file.write_text(env_script(site.env, Path(sys.executable).parent))
     os.chmod(env_file, 0o600)  # it holds the sandbox's client secret and the secret key
     customers = ", ".join(c for c, _, _, _ in DEMO_CUSTOMERS)
     typer.echo(
@@ -132,6 +130,18 @@ def _start(
     typer.echo(f"Elsewhere:  source {env_file}   then mailroom …, dagster job launch -w workspace.yaml …")
     typer.echo("Ctrl-C stops everything.")
     return watched
+
+
+def env_script(env: dict[str, str], bin_dir: Path) -> str:
+    """The shell lines a second terminal sources: the stack's `MAILROOM_*` and `DAGSTER_*` variables, and
+    this installation's scripts first on PATH, so `mailroom` and `dagster` work there without activating
+    the virtualenv (the README's next steps run them by name)."""
+    import shlex
+
+    exported = {k: v for k, v in env.items() if k.startswith(("MAILROOM_", "DAGSTER_"))}
+    lines = [f"export {k}={shlex.quote(v)}\n" for k, v in sorted(exported.items())]
+    lines.append(f'export PATH={shlex.quote(str(bin_dir))}:"$PATH"\n')
+    return "".join(lines)
 
 
 def _watch(services: list[Service]) -> None:

@@ -11,6 +11,7 @@ import httpx
 import psutil
 import pytest
 
+from pipelines.cli.dev import env_script
 from pipelines.defs import LaunchError
 from pipelines.defs.local import free_port, open_instance, prepare_home, scratch_directory
 
@@ -27,6 +28,30 @@ def test_scratch_directories_are_cleared_only_if_they_are_ours(tmp_path: Path) -
     with pytest.raises(LaunchError, match="not empty and was not made by mailroom"):
         scratch_directory(theirs)
     assert (theirs / "thesis.tex").exists()
+
+
+def test_the_env_file_of_mailroom_dev_makes_mailroom_and_dagster_work_in_a_bare_shell(tmp_path: Path) -> None:
+    # A second terminal has no virtualenv active: after `source env.sh`, the README runs `mailroom customers
+    # add` and `dagster job launch` by name.
+    env_file = tmp_path / "env.sh"
+    stack = {"MAILROOM_DATA_DIR": str(tmp_path / "it's data"), "DAGSTER_HOME": str(tmp_path), "HOME": "/x"}
+    env_file.write_text(env_script(stack, MAILROOM.parent))
+    probe = f'source "{env_file}" && command -v mailroom && command -v dagster && echo "$MAILROOM_DATA_DIR"'
+    done = subprocess.run(
+        ["/bin/bash", "--noprofile", "--norc", "-c", probe],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        str(MAILROOM),
+        str(MAILROOM.parent / "dagster"),
+        stack["MAILROOM_DATA_DIR"],
+    ]
+    assert "export HOME=" not in env_file.read_text()  # only the stack's own variables
 
 
 @pytest.mark.slow
