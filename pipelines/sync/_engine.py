@@ -390,7 +390,6 @@ async def _sync(
         except StoreError as error:
             raise failure_of(error, connection) from error
         check_known = bool(held.emails or held.removed or held.tombstones)
-        control.record_connection_sync(connection.id, status="SYNCING")
         started = datetime.now(UTC)
         run_id: int | None = None
         run: _Run | None = None
@@ -398,6 +397,7 @@ async def _sync(
             async with open_target(settings, control, customer, connection) as target:
                 run = _Run(settings, target, db, plan, options, check_known, progress)
                 run.folders = await run.resolve(references, options.subfolders)
+                control.record_connection_sync(connection.id, status="SYNCING")
                 start = RunStart(
                     plan=plan.explain(),
                     folders=tuple(f.path for f in run.folders),
@@ -418,6 +418,11 @@ async def _sync(
         except BaseException as error:
             # Ctrl-C and cancellation are recorded like any failure, then go on as themselves.
             failure = failure_of(error, connection)
+            if run_id is None and options.folders is not None and isinstance(failure, InvalidRequest):
+                # A folder the caller named does not exist: their request was wrong, not the connection,
+                # whose status (and Carbon's webhooks) stay as they were. A default folder that is gone
+                # is the data source's problem, and reported as its sync error below.
+                raise
             finished = datetime.now(UTC)
             if run is not None and run_id is not None:
                 totals = run.totals((finished - started).total_seconds())
