@@ -21,8 +21,18 @@ def run_tags(customer_id: str, trigger: str, *, request_id: int | None = None) -
     return tags
 
 
-def tag_customer(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> None:
-    """Give a run launched without the `customer` tag (the launchpad, a bare `dagster job launch`) that tag,
-    so that filtering runs by customer finds every run."""
+def run_customer(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> str:
+    """The customer a run is for: its partition. Raises `dg.Failure` saying how to name one when the run
+    has none (a bare `dagster job launch` without the partition tag). Gives a run launched without the
+    `customer` tag (the launchpad, a bare `dagster job launch`) that tag, so that filtering runs by customer
+    finds every run."""
+    if not context.has_partition_key:
+        raise dg.Failure(
+            description=f"{context.job_name} runs for one customer and this run has none: launch it with "
+            f"the tag {PARTITION}=<customer id> (`dagster job launch --tags "
+            f'\'{{"{PARTITION}": "<customer id>"}}\'`), or pick a partition in the launchpad'
+        )
+    customer_id = context.partition_key
     if CUSTOMER not in context.run.tags:
-        context.instance.add_run_tags(context.run.run_id, {CUSTOMER: context.partition_key})
+        context.instance.add_run_tags(context.run.run_id, {CUSTOMER: customer_id})
+    return customer_id

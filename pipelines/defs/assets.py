@@ -28,8 +28,7 @@ def outlook_emails(
     context: dg.AssetExecutionContext, config: SyncConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.MaterializeResult:
     """Sync the customer's mailbox (the run's folders and filter, else the customer's) into its mail store."""
-    customer_id = context.partition_key
-    _tags.tag_customer(context)
+    customer_id = _tags.run_customer(context)
     options = sync.SyncOptions(
         folders=tuple(config.folders) or None,
         subfolders=config.subfolders,
@@ -115,7 +114,7 @@ def email_search_index(
     stale), so a change whose rebuild never happened (a failed step, a CLI sync told not to rebuild) is
     picked up by the next run whatever that run's sync did.
     """
-    customer_id = context.partition_key
+    customer_id = _tags.run_customer(context)
     store = stores.mail(customer_id)
     status = store.search_index_status()
     if not _synced_in_this_run(context, customer_id):

@@ -59,19 +59,40 @@ class SyncConfig(RequestConfig):
             raise dg.Failure(description=f"bad tags: {error}") from None
 
 
-class ResyncConfig(RequestConfig):
-    """Fetch single emails again by file id (Carbon's) or Graph message id."""
+# File ids are the mail store's BIGINTs, numbered from 1.
+_MAX_FILE_ID = 2**63 - 1
+
+
+class _EmailsConfig(RequestConfig):
+    """Single emails (or attachments) of the customer, by file id (Carbon's) or Graph message id."""
 
     file_ids: list[int] = Field(default_factory=list)
     message_ids: list[str] = Field(default_factory=list)
 
+    def check_named(self, verb: str) -> None:
+        """Raise `dg.Failure` unless some email is named and every file id can be one (the launchpad takes
+        any integer), saying which value is wrong."""
+        if not self.file_ids and not self.message_ids:
+            raise dg.Failure(description=f"name the emails to {verb}: file_ids or message_ids")
+        for index, file_id in enumerate(self.file_ids):
+            if not 1 <= file_id <= _MAX_FILE_ID:
+                raise dg.Failure(
+                    description=f"file_ids[{index}] is {file_id}, which is no file id "
+                    f"(file ids are 1 to {_MAX_FILE_ID}, as /user_files_v2 lists them)"
+                )
+        for index, message_id in enumerate(self.message_ids):
+            if not message_id.strip():
+                raise dg.Failure(description=f"message_ids[{index}] is empty: give Graph's message id")
 
-class DeleteEmailsConfig(RequestConfig):
+
+class ResyncConfig(_EmailsConfig):
+    """Fetch single emails again by file id (Carbon's) or Graph message id."""
+
+
+class DeleteEmailsConfig(_EmailsConfig):
     """Delete single emails (or attachments) by file id (Carbon's) or Graph message id. `keep_record` is
     Carbon's `preserve_file_record`; `send_webhook` queues FILE_DELETED for each file deleted."""
 
-    file_ids: list[int] = Field(default_factory=list)
-    message_ids: list[str] = Field(default_factory=list)
     keep_record: bool = False
     send_webhook: bool = False
 

@@ -46,10 +46,8 @@ def _request_id(config: ResyncConfig | DeleteEmailsConfig) -> str | None:
 def resync_emails(
     context: dg.OpExecutionContext, config: ResyncConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
-    customer_id = context.partition_key
-    _tags.tag_customer(context)
-    if not config.file_ids and not config.message_ids:
-        raise dg.Failure(description="name the emails to resync: file_ids or message_ids")
+    customer_id = _tags.run_customer(context)
+    config.check_named("resync")
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:
@@ -104,10 +102,8 @@ def _refresh_search_index(
 def delete_emails(
     context: dg.OpExecutionContext, config: DeleteEmailsConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
-    customer_id = context.partition_key
-    _tags.tag_customer(context)
-    if not config.file_ids and not config.message_ids:
-        raise dg.Failure(description="name the emails to delete: file_ids or message_ids")
+    customer_id = _tags.run_customer(context)
+    config.check_named("delete")
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:
@@ -141,8 +137,7 @@ def delete_emails(
 def delete_customer(
     context: dg.OpExecutionContext, config: DeleteCustomerConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
-    customer_id = context.partition_key
-    _tags.tag_customer(context)
+    customer_id = _tags.run_customer(context)
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:

@@ -123,6 +123,62 @@ def test_a_resync_without_ids_fails_saying_so(
     assert "file_ids or message_ids" in failure.step_failure_data.user_failure_data.description
 
 
+def failure_of(result: dg.ExecuteInProcessResult) -> str:
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    data = failure.step_failure_data
+    assert data.user_failure_data is not None, f"not a dg.Failure: {data.error.to_string()}"
+    return data.user_failure_data.description
+
+
+@pytest.mark.parametrize(
+    ("job", "op", "config"),
+    [
+        ("sync_outlook_job", "outlook_emails", {}),
+        ("resync_emails_job", "resync_emails", {"file_ids": [1]}),
+        ("delete_emails_job", "delete_emails", {"file_ids": [1]}),
+        ("delete_customer_job", "delete_customer", {}),
+    ],
+)
+def test_a_run_without_a_customer_fails_saying_how_to_name_one(
+    instance: dg.DagsterInstance, resources: dict, job: str, op: str, config: dict
+) -> None:
+    # `dagster job launch` without the partition tag: Dagster's own error was an invariant violation
+    # ("Cannot access partition_key for a non-partitioned run").
+    result = defs.resolve_job_def(job).execute_in_process(
+        run_config={"ops": {op: {"config": config}}},
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+    description = failure_of(result)
+    assert f"{job} runs for one customer and this run has none" in description
+    assert '{"dagster/partition": "<customer id>"}' in description
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        (
+            {"file_ids": [7, 2**64]},
+            f"file_ids[1] is {2**64}, which is no file id (file ids are 1 to {2**63 - 1}",
+        ),
+        ({"file_ids": [-1]}, "file_ids[0] is -1, which is no file id"),
+        ({"file_ids": [0]}, "file_ids[0] is 0, which is no file id"),
+        ({"message_ids": ["AAMk", " "]}, "message_ids[1] is empty"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("job", "op"), [("resync_emails_job", "resync_emails"), ("delete_emails_job", "delete_emails")]
+)
+def test_single_email_jobs_refuse_ids_that_name_no_file(
+    instance: dg.DagsterInstance, resources: dict, synced: str, job: str, op: str, config: dict, says: str
+) -> None:
+    # The launchpad takes any integer: 2**64 reached the store and failed there with a TypeError, and -1
+    # or 0 "succeeded" deleting nothing.
+    assert says in failure_of(run(job, instance, resources, config, op))
+
+
 def test_deleting_the_customer_removes_its_store_its_records_and_its_partition(
     instance: dg.DagsterInstance, stores: MailroomStores, resources: dict, synced: str, control: ControlStore
 ) -> None:
