@@ -160,6 +160,8 @@ def whoami(ctx: Context, caller: Caller) -> dict[str, Any]:
 @router.post("/delete_users", response_model=GenericSuccessResponse)
 def delete_users(body: DeleteUsersInput, ctx: Context, org: Org) -> dict[str, bool]:
     """Hide the customers at once and revoke their tokens; a Dagster run deletes their data."""
+    for index, customer_id in enumerate(body.customer_ids):
+        check_customer_id(customer_id, ("body", "customer_ids", index))
     pks = ctx.control.mark_customers_deleted(body.customer_ids, organization_id=org.organization_id)
     ctx.forget_customers(org.organization_id, body.customer_ids)
     deleted = [ctx.control.customer_by_pk(pk) for pk in pks]

@@ -180,6 +180,44 @@ def test_bad_filters_are_422_with_the_filter_errors_message(
     assert control.requests(customer_id=customer) == []
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [{"ids": []}, {"external_file_ids": []}, {"sync_statuses": [], "name": "Report"}, {"source": []}],
+)
+def test_a_delete_with_an_empty_list_deletes_nothing_and_says_why(
+    client: httpx.Client, control: ControlStore, two_customers: tuple[str, list[int], str], filters: dict
+) -> None:
+    # An empty list filters nothing (as in a listing): a client whose computed ids came out empty deleted
+    # the customer's every file.
+    owner, ids, _ = two_customers
+    answer = client.post("/delete_files_v2", json={"filters": filters}, headers=as_customer(owner))
+    assert answer.status_code == 422, answer.text
+    (name,) = [k for k, v in filters.items() if v == []]
+    (problem,) = answer.json()["detail"]
+    assert problem["loc"] == ["body", "filters", name]
+    assert problem["msg"].startswith(f"{name} is an empty list, which filters nothing")
+    assert control.requests(customer_id=owner) == []
+    # The same lists still mean "no filter" in a listing, and naming files still deletes them.
+    listed = client.post("/user_files_v2", json={"filters": filters}, headers=as_customer(owner)).json()
+    assert listed["count"] > 0
+    named = client.post("/delete_files_v2", json={"filters": {"ids": ids[:1]}}, headers=as_customer(owner))
+    assert named.json() == {"success": True}
+    (request,) = control.requests(customer_id=owner)
+    assert request.payload["file_ids"] == ids[:1]
+
+
+def test_delete_users_checks_each_customer_id(client: httpx.Client, control: ControlStore) -> None:
+    control.update_customers(["kept"])
+    for bad, words in (("", "must not be empty"), ("x" * 300, "256"), ("a\nb", "control characters")):
+        answer = client.post("/delete_users", json={"customer_ids": ["kept", bad]})
+        assert answer.status_code == 422, answer.text
+        (problem,) = answer.json()["detail"]
+        assert problem["loc"] == ["body", "customer_ids", 1]
+        assert words in problem["msg"]
+    assert control.customer("kept") is not None  # nothing was deleted
+    assert control.requests(customer_id="kept") == []
+
+
 def test_user_routes_check_customer_ids_and_ids(client: httpx.Client, customer: str) -> None:
     long_id = {"customer-id": "c" * 300}
     answer = client.get("/whoami", headers=long_id)
