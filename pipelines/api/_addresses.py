@@ -33,9 +33,14 @@ def literal_host_problem(host: str) -> str | None:
     if name == "localhost" or name.endswith(".localhost"):
         return f"the webhook URL's host {host} is this machine"
     try:
-        address = ipaddress.ip_address(name)
+        address: IPAddress = ipaddress.ip_address(name)
     except ValueError:
-        return None  # a name: checked when the deliverer resolves it
+        try:
+            # The C library's older spellings of IPv4, which the resolver turns into addresses without DNS:
+            # 0x7f000001, 2130706433, 127.1 and 0177.0.0.1 are all 127.0.0.1.
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return None  # a name: checked when the deliverer resolves it
     if not is_public(address):
         return f"the webhook URL's host {host} is not a public address"
     return None

@@ -200,6 +200,23 @@ def test_webhook_urls_on_private_addresses_are_refused_unless_allowed() -> None:
         assert check_webhook_url(url) == url
 
 
+def test_private_addresses_in_the_c_librarys_older_spellings_are_refused_at_registration() -> None:
+    # Each of these connects to the address in its comment (the resolver reads them without DNS); they were
+    # registered and only refused at delivery.
+    for url in ("http://0x7f000001/hook",  # 127.0.0.1
+                "http://2130706433/hook",  # 127.0.0.1
+                "http://127.1:8080/hook",  # 127.0.0.1
+                "http://0177.0.0.1/hook",  # 127.0.0.1
+                "http://0xa9.254.169.254/latest/meta-data",  # 169.254.169.254
+                "http://10.1/x"):  # 10.0.0.1  # fmt: skip
+        with pytest.raises(
+            InvalidInput, match="is not a public address; webhooks go to public addresses only"
+        ):
+            check_webhook_url(url)
+    for url in ("https://0x5db8d70e.example.com/hook", "https://1e100.net/", "http://0x5db8d70e/hook"):
+        assert check_webhook_url(url) == url  # names, and a public address (93.184.215.14) spelled in hex
+
+
 def test_the_add_webhook_route_refuses_the_metadata_address_by_default(
     tmp_path: Path, api_env: dict[str, str]
 ) -> None:
