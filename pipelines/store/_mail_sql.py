@@ -61,6 +61,7 @@ INSERT_FOLDERS = """
            unread_count, child_folder_count, now()
     FROM incoming_folders
 """
+DELETE_FOLDERS = f"DELETE FROM folders WHERE folder_id IN {IN_STRINGS}"
 FOLDERS_REFRESHED_AT = "SELECT max(updated_at) FROM folders WHERE data_source_id IS NOT DISTINCT FROM ?"
 SELECT_FOLDERS = """
     SELECT folder_id, display_name, path, parent_id, well_known_name, data_source_id, total_count,

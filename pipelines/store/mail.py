@@ -180,6 +180,11 @@ class MailStore:
             con.execute(sql.REPLACE_FOLDERS)
             con.execute(sql.INSERT_FOLDERS)
 
+    def forget_folders(self, folder_ids: Sequence[str]) -> None:
+        """Drop the records of folders deleted from the mailbox, so the next run walks the tree again."""
+        with self._write() as con:
+            con.execute(sql.DELETE_FOLDERS, [_json_list(folder_ids)])
+
     def start_round(
         self, folder_id: str, fingerprint: str, *, sweep: bool = True, filter_text: str | None = None
     ) -> SyncState:

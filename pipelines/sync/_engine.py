@@ -42,6 +42,7 @@ from pipelines.sync._connect import Target, find_connection, find_customer, open
 from pipelines.sync._convert import Converter, default_workers
 from pipelines.sync._errors import (
     ConnectionRefused,
+    FolderNotFound,
     InvalidRequest,
     SyncBusy,
     SyncError,
@@ -119,6 +120,7 @@ class _Run:
         self.outcomes: dict[str, FolderOutcome] = {}
         self.folders: list[SyncFolder] = []
         self.folders_done = 0
+        self.walked = False  # whether this run walked the folder tree (else its folders are from records)
         workers = default_workers() if options.convert_workers is None else options.convert_workers
         self.converter = Converter(workers)
         self.context = RoundContext(
@@ -137,16 +139,21 @@ class _Run:
 
     # -- folders -------------------------------------------------------------------------------------------
 
-    async def resolve(self, references: tuple[str, ...], subfolders: bool) -> list[SyncFolder]:
+    async def resolve(
+        self, references: tuple[str, ...], subfolders: bool, *, walk: bool = False
+    ) -> list[SyncFolder]:
+        """The folders the references name: from the records of the last walk when they do (and `walk`
+        is not asked for), else from a walk of the tree, which is recorded."""
         source = self.target.connection.id
         recorded = [r for r in await self.db.call(self.store.folders) if r.data_source_id == source]
-        if recorded:
+        if recorded and not walk:
             refreshed = await self.db.call(self.store.folders_refreshed_at, source)
             if not (subfolders and _folders.stale(refreshed)):
                 found = _folders.from_records(recorded, references, subfolders=subfolders)
                 if found is not None:
                     return found
         tree, rows = await _folders.walk(self.target.mailbox, source)
+        self.walked = True
         await self.db.call(self.store.upsert_folders, rows)
         return await _folders.resolve(self.target.mailbox, tree, references, subfolders=subfolders)
 
@@ -235,6 +242,8 @@ class _Run:
         await self.db.call(self.store.start_round, folder.id, plan.fingerprint)
         result = await self.db.call(self.store.apply_page, Page(folder.id, plan.fingerprint, cursor=Cursor()))
         await self.db.call(self.store.forget_sync_state, folder.id)
+        # Its record goes too: resolved from it again, a path the folder had would keep naming nothing.
+        await self.db.call(self.store.forget_folders, [folder.id])
         self.outcomes[folder.id].round = "gone"
         self._stored(folder, result, Counts())
 
@@ -274,7 +283,7 @@ class _Run:
             )
         )
 
-    async def run_folders(self) -> None:
+    async def run_folders(self, folders: list[SyncFolder]) -> None:
         gate = asyncio.Semaphore(FOLDERS_AT_ONCE)
         states = await self.db.call(self.store.sync_states)
 
@@ -286,7 +295,7 @@ class _Run:
         writer = asyncio.create_task(self.context.writer.run())
         try:
             async with asyncio.TaskGroup() as group:
-                for folder in self.folders:
+                for folder in folders:
                     group.create_task(one(folder))
         except BaseExceptionGroup as errors:
             raise _first(errors) from None
@@ -294,6 +303,22 @@ class _Run:
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
             self.converter.close()
+
+    async def replace_gone(self, references: tuple[str, ...], subfolders: bool) -> None:
+        """Folders resolved from the records of an earlier walk turned out deleted: walk the tree now, and
+        sync what the references name in it that this run has not (a folder deleted and made anew under
+        the same path, as people do). A reference that names nothing now is left to the next run, which
+        says so (FolderNotFound) before it begins."""
+        if self.walked or not any(o.round == "gone" for o in self.outcomes.values()):
+            return
+        try:
+            found = await self.resolve(references, subfolders, walk=True)
+        except FolderNotFound:
+            return
+        fresh = [f for f in found if f.id not in self.outcomes]
+        if fresh:
+            self.folders += fresh
+            await self.run_folders(fresh)
 
     def totals(self, run_seconds: float) -> RunTotals:
         counts = self.tally.counts
@@ -407,7 +432,8 @@ async def _sync(
                 )
                 run_id = await db.call(store.start_run, start)
                 run.report(None)
-                await run.run_folders()
+                await run.run_folders(run.folders)
+                await run.replace_gone(references, options.subfolders)
                 finished = datetime.now(UTC)
                 totals = run.totals((finished - started).total_seconds())
                 await db.call(store.finish_run, run_id, totals)
