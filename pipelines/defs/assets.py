@@ -44,6 +44,7 @@ def outlook_emails(
     )
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
+        stores.refuse_deleted(customer_id)
         try:
             result = sync.sync_customer(
                 customer_id, options, settings=engine_settings, progress=_progress_log(context)

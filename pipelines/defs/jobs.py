@@ -50,6 +50,7 @@ def resync_emails(
     config.check_named("resync")
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
+        stores.refuse_deleted(customer_id)
         try:
             result = sync.resync_emails(
                 customer_id,
@@ -106,6 +107,7 @@ def delete_emails(
     config.check_named("delete")
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
+        stores.refuse_deleted(customer_id)
         try:
             result = sync.delete_emails(
                 customer_id,

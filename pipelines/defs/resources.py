@@ -41,6 +41,15 @@ class MailroomStores(dg.ConfigurableResource):
         store_settings = StoreSettings(**self.store_fields())  # type: ignore[arg-type]
         return store_settings.mail_store(customer_id, read_only=read_only)
 
+    def refuse_deleted(self, customer_id: str) -> None:
+        """Raise `dg.Failure` if the customer was deleted (`/delete_users`) and waits for its delete run: a
+        run queued before the delete has nothing to do (the engine would only say there is no customer)."""
+        if self.control().customer_deleted(customer_id):
+            raise dg.Failure(
+                description=f"customer {customer_id!r} was deleted (/delete_users) before this run started, "
+                "so it did nothing; delete_customer_job removes the customer's mail and records"
+            )
+
 
 class OutlookGraph(dg.ConfigurableResource):
     """How sync runs reach Microsoft Graph and its sign-in authority (Microsoft's unless set)."""

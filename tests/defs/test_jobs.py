@@ -179,6 +179,34 @@ def test_single_email_jobs_refuse_ids_that_name_no_file(
     assert says in failure_of(run(job, instance, resources, config, op))
 
 
+@pytest.mark.parametrize(
+    ("job", "op", "config"),
+    [
+        ("sync_outlook_job", "outlook_emails", {}),
+        ("resync_emails_job", "resync_emails", {"file_ids": [1]}),
+        ("delete_emails_job", "delete_emails", {"file_ids": [1]}),
+    ],
+)
+def test_a_run_queued_before_its_customer_was_deleted_does_nothing_and_says_so(
+    instance: dg.DagsterInstance,
+    stores: MailroomStores,
+    resources: dict,
+    synced: str,
+    control: ControlStore,
+    job: str,
+    op: str,
+    config: dict,
+) -> None:
+    # The engine said "no customer 'alex' in the control store ...; add it with `mailroom customers add`".
+    before = emails(stores)
+    request = control.record_request("sync", "alex", {})
+    control.mark_customers_deleted(["alex"])
+    description = failure_of(run(job, instance, resources, config | {"request_id": request.id}, op))
+    assert description.startswith("customer 'alex' was deleted (/delete_users) before this run started")
+    assert control.request(request.id).reason == description
+    assert emails(stores) == before
+
+
 def test_deleting_the_customer_removes_its_store_its_records_and_its_partition(
     instance: dg.DagsterInstance, stores: MailroomStores, resources: dict, synced: str, control: ControlStore
 ) -> None:
