@@ -77,7 +77,10 @@ def add(
     customer: Annotated[str, typer.Argument(help="The customer's id (any text; it never names a file)")],
     mailbox: Annotated[
         str | None,
-        typer.Option(help="The mailbox's UPN (app-only); with --auth delegated, the signed-in account's"),
+        typer.Option(
+            help="The mailbox's UPN (app-only; an existing customer keeps its connection without it); with "
+            "--auth delegated, the signed-in account's"
+        ),
     ] = None,
     auth: Annotated[
         str, typer.Option(help="app: the app reads /users/{mailbox}; delegated: a person signs in")
@@ -90,18 +93,28 @@ def add(
     interval: Annotated[
         str | None, typer.Option(help="Auto-sync interval: 3h, 6h, 12h, 24h (or e.g. 90m; at least 5m)")
     ] = None,
-    auto_sync: Annotated[bool, typer.Option(help="Sync this customer's Outlook on a schedule")] = True,
+    auto_sync: Annotated[
+        bool | None,
+        typer.Option(
+            "--auto-sync/--no-auto-sync",
+            help="Sync this customer's Outlook on a schedule (default: on for a new customer, unchanged for "
+            "one that exists)",
+        ),
+    ] = None,
     folder: Annotated[str | None, typer.Option(help="Default folder of its syncs (default: Inbox)")] = None,
     filter: Annotated[str | None, typer.Option(help="Default filter of its syncs (text or JSON)")] = None,
 ) -> None:
-    """Add (or update) a customer and connect its Outlook mailbox."""
+    """Add (or update) a customer and connect its Outlook mailbox.
+
+    An existing customer with a live connection can be given new settings alone (`--interval 6h`): without
+    --mailbox (and --auth app) its connection is kept."""
     from pipelines.store import CustomerUpdate, StoreError
     from pipelines.sync import SyncError, parse_filter
 
     if auth not in ("app", "delegated"):
         raise typer.BadParameter("--auth must be app or delegated")
-    if auth == "app" and not mailbox:
-        raise typer.BadParameter("--auth app reads a mailbox by its UPN: give --mailbox")
+    if tenant is not None and auth == "app" and not mailbox:
+        raise typer.BadParameter("--tenant belongs to a connection: give --mailbox with it")
     if token_cache is not None and auth != "delegated":
         raise typer.BadParameter("--token-cache goes with --auth delegated")
     if filter is not None:
@@ -109,7 +122,7 @@ def add(
             parse_filter(filter)
         except SyncError as error:
             raise typer.BadParameter(str(error)) from None
-    changes: dict[str, Any] = {"auto_sync_sources": ["OUTLOOK"] if auto_sync else []}
+    changes: dict[str, Any] = {}
     if interval is not None:
         changes["auto_sync_interval_minutes"] = interval_minutes(interval)
     if folder is not None:
@@ -117,27 +130,50 @@ def add(
     if filter is not None:
         changes["default_filter"] = filter
     settings = _settings()
-    sealed: bytes | None = None
-    if auth == "delegated":
-        sealed, signed_in = _delegated_cache(settings, token_cache)
-        mailbox = mailbox or signed_in
-    assert mailbox is not None
     try:
         control = settings.control_store()
+        existing = control.customer(customer)
+        kept = None
+        if auth == "app" and not mailbox:
+            live = control.connections(existing.id, include_revoked=False) if existing else []
+            if not live:
+                raise typer.BadParameter(
+                    "--auth app reads a mailbox by its UPN: give --mailbox"
+                    + (f" ({customer!r} has no live connection to keep)" if existing else "")
+                )
+            kept = live[-1]
+        if auto_sync is None and existing is None:
+            auto_sync = True
+        if auto_sync is not None:
+            changes["auto_sync_sources"] = ["OUTLOOK"] if auto_sync else []
+        sealed: bytes | None = None
+        if auth == "delegated":
+            sealed, signed_in = _delegated_cache(settings, token_cache)
+            mailbox = mailbox or signed_in
         [record] = control.update_customers([customer], CustomerUpdate(**changes))
-        connection = control.save_connection(
-            record.id,
-            mailbox,
-            auth_kind=auth,
-            token_cache=sealed,
-            tenant=tenant,  # type: ignore[arg-type]
-        )
+        if kept is None:
+            assert mailbox is not None
+            connection = control.save_connection(
+                record.id,
+                mailbox,
+                auth_kind=auth,
+                token_cache=sealed,
+                tenant=tenant,  # type: ignore[arg-type]
+            )
+        else:
+            connection = kept
     except StoreError as error:
         raise _fail(str(error)) from None
     every = record.interval_minutes
     typer.echo(
-        f"customer {customer!r}: connection {connection.id} to {mailbox} ({auth}); "
-        + (f"auto-sync every {every // 60} h {every % 60} min" if auto_sync else "auto-sync off")
+        f"customer {customer!r}: connection {connection.id} to {connection.mailbox} ({connection.auth_kind})"
+        + (" kept" if kept else "")
+        + "; "
+        + (
+            f"auto-sync every {every // 60} h {every % 60} min"
+            if record.outlook_auto_sync
+            else "auto-sync off"
+        )
     )
     typer.echo(_partition(customer, present=True))
 

@@ -1,4 +1,5 @@
-"""`mailroom demo` and `mailroom dev` as a person runs them, and the scratch directories they clear."""
+"""The `mailroom` commands of this room as a person runs them (`demo`, `dev`, `customers add`), and the scratch
+directories they clear."""
 
 import os
 import signal
@@ -10,10 +11,14 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from cryptography.fernet import Fernet
+from typer.testing import CliRunner
 
+from pipelines.cli import app as mailroom_app
 from pipelines.cli.dev import env_script
 from pipelines.defs import LaunchError
 from pipelines.defs.local import free_port, open_instance, prepare_home, scratch_directory
+from pipelines.store import ControlStore
 
 MAILROOM = Path(sys.executable).parent / "mailroom"
 
@@ -52,6 +57,41 @@ def test_the_env_file_of_mailroom_dev_makes_mailroom_and_dagster_work_in_a_bare_
         stack["MAILROOM_DATA_DIR"],
     ]
     assert "export HOME=" not in env_file.read_text()  # only the stack's own variables
+
+
+def test_customers_add_changes_an_existing_customers_settings_and_keeps_its_connection(
+    tmp_path: Path,
+) -> None:
+    # The way to change a customer's interval from the command line; it asked for --mailbox again, and
+    # re-running it switched auto-sync back on.
+    key = Fernet.generate_key().decode()
+    env = {"MAILROOM_DATA_DIR": str(tmp_path), "MAILROOM_SECRET_KEY": key, "DAGSTER_HOME": None}
+
+    def mailroom(*args: str) -> tuple[int, str]:
+        done = CliRunner().invoke(mailroom_app, ["customers", *args], env=env)
+        return done.exit_code, done.output
+
+    code, out = mailroom("add", "acme", "--mailbox", "adele@contoso.test", "--no-auto-sync")
+    assert code == 0, out
+    assert "customer 'acme': connection 1 to adele@contoso.test (app); auto-sync off" in out
+    code, out = mailroom("add", "acme", "--interval", "6h", "--folder", "Inbox/Receipts")
+    assert code == 0, out
+    assert "customer 'acme': connection 1 to adele@contoso.test (app) kept; auto-sync off" in out
+    code, out = mailroom("add", "acme", "--auto-sync")
+    assert "connection 1 to adele@contoso.test (app) kept; auto-sync every 6 h 0 min" in out
+    control = ControlStore(tmp_path / "control.sqlite3", secret_key=key)
+    customer = control.customer("acme")
+    assert customer is not None
+    assert (customer.interval_minutes, customer.default_folder) == (360, "Inbox/Receipts")
+    assert [c.mailbox for c in control.connections(customer.id)] == ["adele@contoso.test"]
+
+    code, out = mailroom("add", "newco", "--interval", "6h")
+    assert code == 2
+    assert "--auth app reads a mailbox by its UPN: give --mailbox" in out
+    assert control.customer("newco") is None
+    code, out = mailroom("add", "acme", "--tenant", "contoso.onmicrosoft.com")
+    assert code == 2
+    assert "--tenant belongs to a connection: give --mailbox with it" in out
 
 
 @pytest.mark.slow
