@@ -1,4 +1,4 @@
-"""The `mailroom` commands of this room as a person runs them (`demo`, `dev`, `customers add`), and the scratch
+"""This room's `mailroom` commands as a person runs them (`demo`, `dev`, `customers add`), and the scratch
 directories they clear."""
 
 import os
