@@ -113,6 +113,10 @@ def demo(
         raise _fail(f"{failed} of {len(DEMO_CUSTOMERS)} runs failed")
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 def _describe(store: MailStore) -> None:
     """Emails, folders with how many emails each, a few subjects, and the file."""
     from pipelines.store import FileQuery
@@ -124,8 +128,8 @@ def _describe(store: MailStore) -> None:
         if held:
             per_folder.append((folder.path, held))
     typer.echo(
-        f"   {counts.emails} emails in {len(per_folder)} folders, {counts.attachments} attachments, "
-        f"{counts.text_characters:,} characters of text"
+        f"   {_count(counts.emails, 'email')} in {_count(len(per_folder), 'folder')}, "
+        f"{_count(counts.attachments, 'attachment')}, {counts.text_characters:,} characters of text"
     )
     width = max((len(path) for path, _ in per_folder), default=0)
     for path, held in per_folder:

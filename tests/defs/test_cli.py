@@ -134,6 +134,8 @@ def test_the_demo_syncs_three_customers_and_says_what_landed(tmp_path: Path) -> 
         assert f"== {customer} ({customer}@contoso.test): run " in out
     assert out.count(" SUCCESS") == 3
     assert "Posteingang" in out  # megan's Inbox, by its German name
+    megan = out[out.index("== megan") :]
+    assert " emails in 1 folder, " in megan  # it said "1 folders"
     assert str(tmp_path / "data" / "mail") in out
     assert "mailroom filter explain 'has:attachment OR is:flagged'" in out
     assert len(list((tmp_path / "data" / "mail").glob("*.duckdb"))) == 3
