@@ -61,6 +61,14 @@ INSERT_FOLDERS = """
            unread_count, child_folder_count, now()
     FROM incoming_folders
 """
+# A folder renamed (or one above it) since the last walk: its emails take the new path. Few rows, and rarely,
+# so an UPDATE (see DELETE_REWRITTEN for why the sync itself avoids them). Their content hash keeps the old
+# path, which only makes the next relisting of a changed one rewrite it, as it would anyway.
+RENAME_FOLDER_EMAILS = """
+    UPDATE emails SET folder_path = f.path
+    FROM incoming_folders f
+    WHERE emails.folder_id = f.folder_id AND emails.folder_path IS DISTINCT FROM f.path
+"""
 DELETE_FOLDERS = f"DELETE FROM folders WHERE folder_id IN {IN_STRINGS}"
 FOLDERS_REFRESHED_AT = "SELECT max(updated_at) FROM folders WHERE data_source_id IS NOT DISTINCT FROM ?"
 SELECT_FOLDERS = """

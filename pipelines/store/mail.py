@@ -174,11 +174,13 @@ class MailStore:
     # -- writes: folders and rounds --------------------------------------------------------------------
 
     def upsert_folders(self, folders: Sequence[FolderRow]) -> None:
-        """Record the mailbox's folders (replacing what was known of the same ids)."""
+        """Record the mailbox's folders (replacing what was known of the same ids); the emails of a folder
+        whose path changed (renamed, or moved) take the new one."""
         with self._write() as con:
             con.execute(sql.LOAD_FOLDERS, [_json_list(folders)])
             con.execute(sql.REPLACE_FOLDERS)
             con.execute(sql.INSERT_FOLDERS)
+            con.execute(sql.RENAME_FOLDER_EMAILS)
 
     def forget_folders(self, folder_ids: Sequence[str]) -> None:
         """Drop the records of folders deleted from the mailbox, so the next run walks the tree again."""

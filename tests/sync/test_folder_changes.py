@@ -1,6 +1,7 @@
-"""A folder deleted from the mailbox between syncs: its mail leaves the store, and a reference by path that
-now names another folder (deleted and made anew, as people do) finds that one, in the same run. The folder
-tree is walked only when needed, so the records of the last walk must not outlive the folder they name."""
+"""Folders that change in the mailbox between syncs. The folder tree is walked only when needed, and runs
+resolve folders from the records of the last walk, so those records must follow the mailbox: a deleted
+folder's mail leaves the store and a path that now names another folder (deleted and made anew, as people
+do) finds that one, in the same run; a renamed folder's mail takes the new path when a walk sees it."""
 
 from __future__ import annotations
 
@@ -61,3 +62,32 @@ def test_a_path_whose_folder_was_deleted_is_swept_then_refused(
     # Not 'gone' again at every run from a record of the folder: the next run says it does not exist.
     with pytest.raises(FolderNotFound, match="no folder 'Inbox/Old Projects'"):
         sync_customer(customer, options, settings=settings)
+
+
+def test_a_renamed_folder_gives_its_new_path_to_the_mail_already_stored(
+    settings: Settings, customer: str, sandbox_admin: AdminClient
+) -> None:
+    options = SyncOptions(folders=("Inbox/Projects",), subfolders=True)
+    sync_customer(customer, options, settings=settings)
+    path = settings.mail_store_path(customer)
+    truth = sandbox_admin.ground_truth(MAILBOX)
+    [projects] = folder_ids(truth, "Inbox/Projects")
+    [team] = folder_ids(truth, "Inbox/Projects/Team A")
+    # As the store would be had the folder been 'Inbox/Clients' at the last walk, over an hour ago (a run
+    # with subfolders walks again then), and renamed 'Projects' since, its subfolder's path with it.
+    with duckdb.connect(str(path)) as con:
+        for folder, old in ((projects, "Inbox/Clients"), (team, "Inbox/Clients/Team A")):
+            con.execute("UPDATE folders SET path = ? WHERE folder_id = ?", [old, folder])
+            con.execute("UPDATE emails SET folder_path = ? WHERE folder_id = ?", [old, folder])
+        con.execute("UPDATE folders SET updated_at = now() - INTERVAL 2 HOUR")
+
+    result = sync_customer(customer, options, settings=settings)
+    assert sorted(f.path for f in result.folders) == ["Inbox/Projects", "Inbox/Projects/Team A"]
+    assert result.counts.updated == result.counts.inserted == 0  # nothing in the folders changed
+    with duckdb.connect(str(path), read_only=True) as con:
+        paths = con.execute("SELECT folder_id, folder_path, count(*) FROM emails GROUP BY ALL").fetchall()
+    named = ((projects, "Inbox/Projects"), (team, "Inbox/Projects/Team A"))
+    expected = [(f, p, n) for f, p in named if (n := len(expected_messages(truth, [f])))]
+    assert expected
+    assert sorted(paths) == sorted(expected)
+
