@@ -77,14 +77,25 @@ def org_caller(request: Request, _: Annotated[str | None, Depends(_authorization
     raise Unauthorized("this route needs `authorization: Bearer <api key>` with a live API key")
 
 
+def _header_text(value: str) -> str:
+    """A header's text as its sender wrote it. Starlette reads header bytes as Latin-1, which is what the SDK
+    sends (Python's http.client encodes headers so), while curl, browsers and most clients send UTF-8: bytes
+    that are valid UTF-8 are read as UTF-8, so `ädele` names one customer from either and from a JSON body."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
 def _key_customer(request: Request, ctx: ApiContext, credential: str) -> CustomerCaller | None:
     """The caller for `Bearer <api key>` with a `customer-id` header; None if the key is not live."""
     key = ctx.api_key(credential)
     if key is None:
         return None
-    customer_id = request.headers.get("customer-id")
-    if customer_id is None:
+    header = request.headers.get("customer-id")
+    if header is None:
         raise Unauthorized("with `Bearer <api key>`, this route also needs a `customer-id` header")
+    customer_id = _header_text(header)
     check_customer_id(customer_id, ("header", "customer-id"))
     return CustomerCaller(key.organization_id, ctx.customer(key.organization_id, customer_id))
 

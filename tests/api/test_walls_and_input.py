@@ -218,6 +218,29 @@ def test_delete_users_checks_each_customer_id(client: httpx.Client, control: Con
     assert control.requests(customer_id="kept") == []
 
 
+def test_a_non_ascii_customer_id_names_one_customer_in_a_body_and_in_either_header_encoding(
+    client: httpx.Client, control: ControlStore
+) -> None:
+    # curl sends the header's UTF-8 bytes, which were read as Latin-1: `Zoë` became a new customer `ZoÃ«`.
+    assert client.post("/update_users", json={"customer_ids": ["Zoë", "東京"]}).json() == {"success": True}
+    zoe, tokyo = control.customer("Zoë"), control.customer("東京")
+    assert zoe is not None
+    assert tokyo is not None
+    for header, pk in (
+        ("Zoë".encode(), zoe.id),
+        ("Zoë".encode("latin-1"), zoe.id),
+        ("東京".encode(), tokyo.id),
+    ):
+        answer = client.get("/whoami", headers={"customer-id": header})  # type: ignore[dict-item]
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["id"] == pk
+    assert (
+        client.get("/whoami", headers={"customer-id": b"Zo\xc3"}).json()["organization_supplied_user_id"]
+        == "ZoÃ"
+    )
+    assert control.customer("ZoÃ«") is None
+
+
 def test_user_routes_check_customer_ids_and_ids(client: httpx.Client, customer: str) -> None:
     long_id = {"customer-id": "c" * 300}
     answer = client.get("/whoami", headers=long_id)
