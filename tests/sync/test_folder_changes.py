@@ -90,4 +90,3 @@ def test_a_renamed_folder_gives_its_new_path_to_the_mail_already_stored(
     expected = [(f, p, n) for f, p in named if (n := len(expected_messages(truth, [f])))]
     assert expected
     assert sorted(paths) == sorted(expected)
-
