@@ -37,12 +37,28 @@ def secret_key(stores: StoreSettings) -> str:
         if stores.secret_key is not None
         else os.environ.get(KEY_VARIABLE)
     )
+    create = (
+        "Create one with `python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())'`"
+    )
     if not key:
         raise RuntimeError(
             f"{KEY_VARIABLE} is not set; the API encrypts webhook signing keys, OAuth flows and token caches "
-            "with it. Create one with `python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())'`"
+            f"with it. {create}"
         )
+    from cryptography.fernet import Fernet
+
+    parts = key.split(",")
+    for index, part in enumerate(parts):
+        try:
+            Fernet(part.strip())
+        except ValueError:
+            # Checked at start: the first webhook, sign-in or file link would fail on it otherwise.
+            which = f"key {index + 1} of {len(parts)} in " if len(parts) > 1 else ""
+            raise RuntimeError(
+                f"{which}{KEY_VARIABLE} is not a Fernet key (32 bytes in URL-safe base64, 44 characters; "
+                f"several keys are separated by commas). {create}"
+            ) from None
     return key
 
 

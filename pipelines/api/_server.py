@@ -5,6 +5,7 @@ The socket is bound before the announcement, so the printed port is real (port 0
 requests made right after it wait in the backlog until uvicorn accepts them.
 """
 
+import errno
 import json
 import logging
 import os
@@ -30,7 +31,18 @@ def bind(settings: ApiSettings) -> tuple[socket.socket, ApiSettings]:
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as error:
+        sock.close()
+        raise OSError(
+            f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}"
+            + (
+                " (another `mailroom api` or `make dev`? --port picks another)"
+                if error.errno == errno.EADDRINUSE
+                else ""
+            ),
+        ) from None
     sock.listen(2048)
     return sock, settings.model_copy(update={"port": sock.getsockname()[1]})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,32 @@ def test_mailroom_api_explains_a_missing_secret_key(tmp_path: Path) -> None:
     bad_port = run(env | {"MAILROOM_SECRET_KEY": Fernet.generate_key().decode()}, "api", "--port", "70000")
     assert bad_port.returncode == 2
     assert "port" in bad_port.stderr
+
+
+def test_mailroom_api_refuses_a_secret_key_that_is_no_fernet_key(tmp_path: Path) -> None:
+    # It started, then answered /add_webhook with 503 "retry later" and /integrations/oauth_url with a 500.
+    env = server_env(tmp_path, "not-a-fernet-key", None)
+    answer = run(env, "api", "--port", "0")
+    assert answer.returncode == 2
+    assert "mailroom: MAILROOM_SECRET_KEY is not a Fernet key (32 bytes in URL-safe base64" in answer.stderr
+    assert "not-a-fernet-key" not in answer.stderr + answer.stdout
+    assert "Traceback" not in answer.stderr
+    rotated = run(
+        env | {"MAILROOM_SECRET_KEY": f"{Fernet.generate_key().decode()},oops"}, "api", "--port", "0"
+    )
+    assert rotated.returncode == 2
+    assert "key 2 of 2 in MAILROOM_SECRET_KEY is not a Fernet key" in rotated.stderr
+
+
+def test_mailroom_api_says_which_address_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        answer = run(server_env(tmp_path, Fernet.generate_key().decode(), None), "api", "--port", str(port))
+    assert answer.returncode == 2
+    assert f"mailroom: cannot listen on 127.0.0.1:{port}: Address already in use (another" in answer.stderr
+    assert "Traceback" not in answer.stderr
 
 
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (refused below: the point of these tests)
