@@ -20,6 +20,7 @@ from typing import Any
 import filters
 from pipelines.graph import (
     AuthError,
+    FolderTree,
     GraphError,
     NotFoundError,
     SyncStateExpired,
@@ -106,10 +107,12 @@ class _Run:
         db: Store,
         plan: RunPlan,
         options: SyncOptions,
+        references: tuple[str, ...],
         check_known: bool,
         progress: Progress | None,
     ) -> None:
         self.settings = settings
+        self.references = references
         self.target = target
         self.db = db
         self.store: MailStore = db.store
@@ -119,8 +122,11 @@ class _Run:
         self.tally = _Tally()
         self.outcomes: dict[str, FolderOutcome] = {}
         self.folders: list[SyncFolder] = []
+        self.later: list[SyncFolder] = []  # found mid-run: synced after the folders the run began with
         self.folders_done = 0
         self.walked = False  # whether this run walked the folder tree (else its folders are from records)
+        self.known_folders: set[str] = set()  # every folder id of the mailbox the records or walk hold
+        self._walking = asyncio.Lock()
         workers = default_workers() if options.convert_workers is None else options.convert_workers
         self.converter = Converter(workers)
         self.context = RoundContext(
@@ -135,27 +141,61 @@ class _Run:
             writer=Writer(db, GROUP_ROWS),
             in_flight=asyncio.Semaphore(IN_FLIGHT),
             on_stored=self._stored,
+            discover=self.discover,
         )
 
     # -- folders -------------------------------------------------------------------------------------------
 
-    async def resolve(
-        self, references: tuple[str, ...], subfolders: bool, *, walk: bool = False
-    ) -> list[SyncFolder]:
-        """The folders the references name: from the records of the last walk when they do (and `walk`
-        is not asked for), else from a walk of the tree, which is recorded."""
-        source = self.target.connection.id
+    async def resolve(self) -> list[SyncFolder]:
+        """The folders the references name: from the records of the last walk when they do, else from a
+        walk of the tree, which is recorded."""
+        source, subfolders = self.target.connection.id, self.options.subfolders
         recorded = [r for r in await self.db.call(self.store.folders) if r.data_source_id == source]
-        if recorded and not walk:
+        self.known_folders = {r.folder_id for r in recorded}
+        if recorded:
             refreshed = await self.db.call(self.store.folders_refreshed_at, source)
             if not (subfolders and _folders.stale(refreshed)):
-                found = _folders.from_records(recorded, references, subfolders=subfolders)
+                found = _folders.from_records(recorded, self.references, subfolders=subfolders)
                 if found is not None:
                     return found
-        tree, rows = await _folders.walk(self.target.mailbox, source)
+        tree = await self._walk()
+        return await _folders.resolve(self.target.mailbox, tree, self.references, subfolders=subfolders)
+
+    async def _walk(self) -> FolderTree:
+        tree, rows = await _folders.walk(self.target.mailbox, self.target.connection.id)
         self.walked = True
+        self.known_folders = {r.folder_id for r in rows}
         await self.db.call(self.store.upsert_folders, rows)
-        return await _folders.resolve(self.target.mailbox, tree, references, subfolders=subfolders)
+        return tree
+
+    async def _rewalk(self) -> None:
+        """Walk the tree again mid-run, and add what the references name in it now that the run does not
+        sync yet, to be synced after the folders it began with. A reference that names nothing now is left
+        to the next run, which says so (FolderNotFound) before it begins."""
+        tree = await self._walk()
+        syncing = {f.id for f in self.folders}
+        for reference in self.references:
+            try:
+                found = await _folders.resolve(
+                    self.target.mailbox, tree, (reference,), subfolders=self.options.subfolders
+                )
+            except FolderNotFound:
+                continue
+            fresh = [f for f in found if f.id not in syncing]
+            syncing.update(f.id for f in fresh)
+            self.folders += fresh
+            self.later += fresh
+        self.context.folder_ids = frozenset(syncing)
+
+    async def discover(self, folder_ids: set[str]) -> None:
+        """Mail left a synced folder for these folders, which the run does not sync. With subfolders, one the
+        records have never seen was made since the last walk, and may be below a synced folder: walk now
+        (once a run), so the round does not remove mail that moved into it, and the run syncs it."""
+        if not self.options.subfolders or self.walked or folder_ids <= self.known_folders:
+            return
+        async with self._walking:
+            if not self.walked:
+                await self._rewalk()
 
     # -- rounds --------------------------------------------------------------------------------------------
 
@@ -304,21 +344,15 @@ class _Run:
             await asyncio.gather(writer, return_exceptions=True)
             self.converter.close()
 
-    async def replace_gone(self, references: tuple[str, ...], subfolders: bool) -> None:
-        """Folders resolved from the records of an earlier walk turned out deleted: walk the tree now, and
-        sync what the references name in it that this run has not (a folder deleted and made anew under
-        the same path, as people do). A reference that names nothing now is left to the next run, which
-        says so (FolderNotFound) before it begins."""
-        if self.walked or not any(o.round == "gone" for o in self.outcomes.values()):
-            return
-        try:
-            found = await self.resolve(references, subfolders, walk=True)
-        except FolderNotFound:
-            return
-        fresh = [f for f in found if f.id not in self.outcomes]
-        if fresh:
-            self.folders += fresh
-            await self.run_folders(fresh)
+    async def run_later(self) -> None:
+        """Sync the folders found mid-run. Folders resolved from the records of an earlier walk that turned
+        out deleted call for a walk first: a path may now name another folder (one deleted and made anew
+        under the same path, as people do)."""
+        if not self.walked and any(o.round == "gone" for o in self.outcomes.values()):
+            await self._rewalk()
+        if self.later:
+            found, self.later = self.later, []
+            await self.run_folders(found)
 
     def totals(self, run_seconds: float) -> RunTotals:
         counts = self.tally.counts
@@ -420,8 +454,8 @@ async def _sync(
         run: _Run | None = None
         try:
             async with open_target(settings, control, customer, connection) as target:
-                run = _Run(settings, target, db, plan, options, check_known, progress)
-                run.folders = await run.resolve(references, options.subfolders)
+                run = _Run(settings, target, db, plan, options, references, check_known, progress)
+                run.folders = await run.resolve()
                 control.record_connection_sync(connection.id, status="SYNCING")
                 start = RunStart(
                     plan=plan.explain(),
@@ -433,7 +467,7 @@ async def _sync(
                 run_id = await db.call(store.start_run, start)
                 run.report(None)
                 await run.run_folders(run.folders)
-                await run.replace_gone(references, options.subfolders)
+                await run.run_later()
                 finished = datetime.now(UTC)
                 totals = run.totals((finished - started).total_seconds())
                 await db.call(store.finish_run, run_id, totals)

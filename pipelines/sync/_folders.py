@@ -3,8 +3,9 @@
 The folder tree costs several requests to walk (one per level and parent, plus a $batch for the well-known
 names), so a run first tries the folders recorded by the last walk, and walks again only when a reference
 is not among them, when subfolders are asked for and the record is older than `REFRESH` (new subfolders
-appear only in a walk), or when a recorded folder turns out to be gone. An unchanged mailbox then costs one
-request per folder: its delta round.
+appear only in a walk), when a recorded folder turns out to be gone, or, with subfolders, when mail moves
+to a folder the records do not hold (one made since the last walk, maybe below a synced folder). An
+unchanged mailbox then costs one request per folder: its delta round.
 """
 
 from __future__ import annotations

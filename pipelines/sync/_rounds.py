@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -98,10 +98,13 @@ class RoundContext:
     converter: Converter
     data_source_id: int
     check_known: bool  # False when the store was empty as the run began: nothing to compare with
-    folder_ids: frozenset[str]  # every folder the run syncs
+    folder_ids: frozenset[str]  # every folder the run syncs (it may grow: see `discover`)
     writer: Writer
     in_flight: asyncio.Semaphore
     on_stored: Callable[[SyncFolder, PageResult, Counts], None]
+    # Called with the folders mail left a synced folder for, when the run does not sync them: a folder made
+    # since the last walk may belong to the run, which then adds it to `folder_ids`.
+    discover: Callable[[set[str]], Awaitable[None]]
 
 
 def _facts_filter(keep: filters.Predicate, message: Message) -> bool:
@@ -377,10 +380,14 @@ async def _really_gone(ctx: RoundContext, removed: list[str]) -> list[str]:
     """The ids of `@removed` entries that really left the synced folders. Graph reports a move out of a folder
     as a removal, and with immutable ids the message lives on: when it moved to another folder this run
     syncs, that folder's round stores the move (same row, same file id, content kept), so removing it here
-    first would delete its content and bring it back as new."""
+    first would delete its content and bring it back as new. A folder the run does not sync may be one made
+    since the last walk, below a synced folder: the run is asked first (`discover`)."""
     if not removed:
         return removed
     where = await ctx.mailbox.get_messages(removed, select=("parentFolderId",))
+    elsewhere = {m.parent_folder_id for m in where.values() if m is not None and m.parent_folder_id}
+    if elsewhere - ctx.folder_ids:
+        await ctx.discover(elsewhere - ctx.folder_ids)
     return [
         message_id
         for message_id in removed

@@ -90,3 +90,29 @@ def test_a_renamed_folder_gives_its_new_path_to_the_mail_already_stored(
     expected = [(f, p, n) for f, p in named if (n := len(expected_messages(truth, [f])))]
     assert expected
     assert sorted(paths) == sorted(expected)
+
+
+def test_mail_moved_into_a_new_subfolder_follows_it_in_the_same_run(
+    settings: Settings, customer: str, sandbox_admin: AdminClient
+) -> None:
+    options = SyncOptions(folders=("inbox",), subfolders=True)
+    sync_customer(customer, options, settings=settings)
+    store = settings.mail_store(customer)
+    inbox = [m for m in sandbox_admin.ground_truth(MAILBOX)["messages"] if m["folderPath"] == ["Inbox"]]
+    moved, left = inbox[0], inbox[1]
+    moved_file_id = store.get_email_by_message_id(moved["id"]).file_id
+    # A folder made since the last walk (the records are minutes old, so nothing walks by their age), and
+    # mail filed into it: the Inbox's round sees the mail leave, for a folder it has never heard of.
+    created = sandbox_admin.add_folder(MAILBOX, "Filed today", parent="inbox")
+    sandbox_admin.move_message(MAILBOX, moved["id"], created["id"])
+    sandbox_admin.add_message(MAILBOX, subject="Straight into the new folder", folder=created["id"])
+    sandbox_admin.move_message(MAILBOX, left["id"], "archive")  # and one that really leaves
+
+    result = sync_customer(customer, options, settings=settings)
+    truth = sandbox_admin.ground_truth(MAILBOX, bodies="html")
+    expected = expected_messages(truth, folder_ids(truth, "Inbox", subfolders=True))
+    assert differences(stored_emails(store.path), expected, bodies=True) == []
+    assert "Inbox/Filed today" in {f.path for f in result.folders}
+    assert (result.counts.moved, result.counts.deleted) == (1, 1)
+    record = store.get_email_by_message_id(moved["id"])
+    assert (record.file_id, record.row.folder_path) == (moved_file_id, "Inbox/Filed today")
