@@ -123,7 +123,8 @@ def _start(
     )
     if api_port is not None:
         typer.echo(
-            f"HTTP API    http://127.0.0.1:{api_port}/docs   (an API key: mailroom api-keys create NAME)"
+            f"HTTP API    http://127.0.0.1:{api_port}/docs   (an API key: mailroom api-keys create NAME, "
+            "after sourcing env.sh below: keys live in this stack's control store)"
         )
     typer.echo(f"Sandbox     {info.admin_url}/docs")
     typer.echo(f"Logs        {site.logs}")

@@ -173,6 +173,29 @@ def test_dev_serves_everything_and_stops_it_all_on_ctrl_c(tmp_path: Path) -> Non
             assert line, "mailroom dev exited early:\n" + "".join(lines)
             lines.append(line)
         assert httpx.get(f"http://127.0.0.1:{port}/server_info").status_code == 200
+        # A key made without the stack's environment goes to ./data's control store: the API refuses it.
+        assert any("mailroom api-keys create NAME, after sourcing env.sh" in line for line in lines)
+        env_file = tmp_path / "home" / "env.sh"
+        made = subprocess.run(
+            [
+                "/bin/bash",
+                "--noprofile",
+                "--norc",
+                "-c",
+                f'source "{env_file}" && mailroom api-keys create t',
+            ],
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+        whoami = httpx.get(
+            f"http://127.0.0.1:{api_port}/whoami",
+            headers={"authorization": f"Bearer {made.stdout.strip()}", "customer-id": "adele"},
+        )
+        assert whoami.json()["organization_supplied_user_id"] == "adele"
         assert httpx.get(f"http://127.0.0.1:{api_port}/health").json()["status"] == "ok"
         assert (tmp_path / "home" / "env.sh").stat().st_mode & 0o077 == 0
         children = psutil.Process(dev.pid).children(recursive=True)
