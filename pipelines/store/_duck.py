@@ -19,6 +19,7 @@ _MAX_DELAY = 0.5
 WRITER_MEMORY_LIMIT_MB = 128
 ROW_GROUP_ROWS = 16_384
 _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock")
+_MAGIC, _MAGIC_END = b"DUCK", 12  # a DuckDB file's header holds "DUCK" at bytes 8 to 11
 T = TypeVar("T")
 
 
@@ -88,7 +89,12 @@ def connection(
     """
     if read_only and not path.exists():
         raise StoreNotFound(f"no mail store at {path}: nothing has been synced for this customer yet")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(
+            f"cannot use the directory of mail store {path.name} ({path.parent}): {error.strerror or error}"
+        ) from error
     with gate(path, writer=not read_only, timeout=lock_timeout):
         if read_only and not path.exists():
             raise StoreNotFound(f"no mail store at {path}: it was deleted")
@@ -109,13 +115,29 @@ def retry_locked(attempt: Callable[[], T], path: Path, lock_timeout: float) -> T
             return attempt()
         except duckdb.IOException as error:
             if not is_lock_conflict(error):
-                raise StoreError(f"cannot open mail store {path.name}: {error}") from error
+                raise _refusal(path, error) from error
             delay = next(delays, None)
             if delay is None:
                 raise StoreBusy(
                     f"mail store {path.name} stayed locked by another process for {lock_timeout:.0f} s"
                 ) from error
             time.sleep(delay)
+
+
+def _refusal(path: Path, error: duckdb.Error) -> StoreError:
+    """Why DuckDB refused the file, for an operator. A file that is not DuckDB's (its header lacks DuckDB's
+    magic bytes) is said to be so: DuckDB's own word for a SQLite file is a missing extension to install."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(_MAGIC_END)
+    except OSError:
+        header = None
+    if header is not None and header[_MAGIC_END - len(_MAGIC) :] != _MAGIC:
+        return StoreError(
+            f"mail store {path.name} is not a DuckDB database ({path}); it is left as it is: move it aside "
+            "to start this customer's store afresh, or put back a copy from a backup"
+        )
+    return StoreError(f"cannot open mail store {path.name}: {error}")
 
 
 def _open_with_retry(path: Path, read_only: bool, lock_timeout: float) -> duckdb.DuckDBPyConnection:

@@ -99,13 +99,26 @@ class ControlStore:
     # -- connections and transactions ------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-        con.row_factory = sqlite3.Row
-        con.execute("PRAGMA foreign_keys = ON")
-        con.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses no committed transaction
-        if not self._migrated:
-            self._migrate(con)
+        con: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA foreign_keys = ON")
+            # Safe with WAL: a crash loses no committed transaction.
+            con.execute("PRAGMA synchronous = NORMAL")
+            if not self._migrated:
+                self._migrate(con)
+        except BaseException as error:
+            if con is not None:
+                con.close()
+            if isinstance(error, sqlite3.OperationalError) and _locked(error):
+                raise _busy_or(error, self.path) from error
+            if not isinstance(error, sqlite3.Error | OSError):
+                raise
+            # Not a database, a directory where the file goes, a file where its directory goes, ...
+            why = error.strerror if isinstance(error, OSError) and error.strerror else error
+            raise StoreError(f"cannot open the control store {self.path}: {why}") from error
         if self._keeper is None:
             # One idle connection held while this store lives. When the last connection to a WAL database
             # closes, SQLite checkpoints and syncs, and the next write starts a new WAL with a sync of its
@@ -947,8 +960,12 @@ def _being_deleted(customer_ids: Sequence[str]) -> str:
     )
 
 
+def _locked(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
 def _busy_or(error: sqlite3.OperationalError, path: Path) -> StoreError:
-    if "locked" in str(error) or "busy" in str(error):
+    if _locked(error):
         return StoreBusy(f"control store {path.name} stayed locked past the busy timeout")
     return StoreError(f"control store {path.name}: {error}")
 

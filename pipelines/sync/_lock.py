@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipelines.sync._errors import SyncBusy
+from pipelines.sync._errors import NotConfigured, SyncBusy
 
 RUN_LOCK_SUFFIX = ".run"
 
@@ -24,10 +24,19 @@ def run_lock_path(store_path: Path) -> Path:
 
 @contextmanager
 def run_lock(store_path: Path, *, customer_id: str) -> Iterator[None]:
-    """Hold the customer's run lock, or raise SyncBusy at once if another run holds it."""
+    """Hold the customer's run lock, or raise SyncBusy at once if another run holds it (NotConfigured when
+    the data directory cannot hold it)."""
     path = run_lock_path(store_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        in_the_way = isinstance(error, FileExistsError | NotADirectoryError)
+        why = "a file is in the way of a directory" if in_the_way else (error.strerror or str(error))
+        raise NotConfigured(
+            f"customer {customer_id!r}'s mail store cannot go in {path.parent} "
+            f"(MAILROOM_DATA_DIR/mail): {why}"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -14,7 +14,10 @@ from pipelines.sync import (
     CustomerNotFound,
     FolderNotFound,
     InvalidRequest,
+    NotConfigured,
+    SyncFailed,
     SyncOptions,
+    resync_emails,
     sync_customer,
 )
 from sandbox import AdminClient
@@ -72,3 +75,19 @@ def test_a_default_folder_that_is_gone_is_the_connections_sync_error(
     [connection] = control.connections(control.customer(customer).id)
     assert connection.sync_status == "SYNC_ERROR"
     assert "no folder 'Inbox/Gone'" in (connection.sync_error or "")
+
+
+def test_an_unusable_data_directory_is_a_clear_error(settings: Settings, customer: str) -> None:
+    # A file where the mail stores' directory goes (a mistyped MAILROOM_DATA_DIR, a half-restored backup).
+    (settings.data_dir / "mail").write_text("in the way")
+    with pytest.raises(NotConfigured, match=r"/mail \(MAILROOM_DATA_DIR/mail\): a file is in the way"):
+        sync_customer(customer, settings=settings)
+    with pytest.raises(NotConfigured, match=r"/mail \(MAILROOM_DATA_DIR/mail\): a file is in the way"):
+        resync_emails(customer, file_ids=[1], settings=settings)
+    # A control store that is not a database: named, and left as it is.
+    junk = settings.data_dir / "junk.sqlite3"
+    junk.write_bytes(b"not a database " * 100)
+    elsewhere = settings.model_copy(update={"control_db": junk})
+    with pytest.raises(SyncFailed, match=rf"control store {junk}: file is not a database"):
+        sync_customer(customer, settings=elsewhere)
+    assert junk.read_bytes() == b"not a database " * 100
