@@ -141,8 +141,8 @@ class ApiContext:
         """Graph settings for a sign-in or a connection, in `tenant` when one was named."""
         if self.graph is None or not self.graph.client_id:
             raise UpstreamError(
-                "Outlook is not configured on this server: set MAILROOM_GRAPH_CLIENT_ID, "
-                "MAILROOM_GRAPH_CLIENT_SECRET and MAILROOM_GRAPH_TENANT"
+                "Outlook is not configured on this server: set MAILROOM_CLIENT_ID, MAILROOM_CLIENT_SECRET "
+                "and MAILROOM_TENANT_ID (or their MAILROOM_GRAPH_* twins) for `mailroom api` and restart it"
             )
         return self.graph.model_copy(update={"tenant": tenant}) if tenant else self.graph
 

@@ -83,6 +83,22 @@ def test_mailroom_api_says_which_address_is_taken(tmp_path: Path) -> None:
     assert "Traceback" not in answer.stderr
 
 
+def test_a_server_without_outlook_settings_names_the_variables_the_readme_sets(tmp_path: Path) -> None:
+    # The README exports MAILROOM_CLIENT_ID and friends; the answer named only the MAILROOM_GRAPH_* twins.
+    env = server_env(tmp_path, Fernet.generate_key().decode(), None)
+    key = run(env, "api-keys", "create", "t").stdout.strip()
+    with ApiProcess(env, log_path=tmp_path / "api.log") as api:
+        answer = httpx.post(
+            f"{api.url}/integrations/oauth_url",
+            json={"service": "OUTLOOK"},
+            headers={"authorization": f"Bearer {key}", "customer-id": "c"},
+        )
+    assert answer.status_code == 502
+    message = answer.json()["detail"]
+    assert message.startswith("Outlook is not configured on this server: set MAILROOM_CLIENT_ID, ")
+    assert "MAILROOM_CLIENT_SECRET and MAILROOM_TENANT_ID" in message
+
+
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (refused below: the point of these tests)
 
 
