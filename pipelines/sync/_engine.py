@@ -466,7 +466,7 @@ async def _sync(
                 )
                 run_id = await db.call(store.start_run, start)
                 run.report(None)
-                await run.run_folders(run.folders)
+                await run.run_folders(list(run.folders))
                 await run.run_later()
                 finished = datetime.now(UTC)
                 totals = run.totals((finished - started).total_seconds())
