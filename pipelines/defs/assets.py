@@ -117,6 +117,11 @@ def email_search_index(
     """
     customer_id = _tags.run_customer(context)
     store = stores.mail(customer_id)
+    if not store.exists():  # opening it would create an empty store, and this an index of nothing
+        raise dg.Failure(
+            description=f"{customer_id!r} has no mail store yet, so nothing to index: sync it first "
+            "(sync_outlook_job builds the index after the sync)"
+        )
     status = store.search_index_status()
     if not _synced_in_this_run(context, customer_id):
         reason = "asked for on its own"

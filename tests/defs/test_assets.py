@@ -198,6 +198,25 @@ def test_the_search_index_alone_is_rebuilt(
     assert metadata(alone, "email_search_index")["rebuilt_by"] == "this step"
 
 
+def test_the_search_index_alone_of_a_customer_never_synced_fails_and_creates_nothing(
+    instance: dg.DagsterInstance, stores: MailroomStores, alex: str
+) -> None:
+    # It created an empty mail store and materialized an index of nothing.
+    alone = dg.materialize(
+        [email_search_index],
+        partition_key="alex",
+        instance=instance,
+        resources={"stores": stores},
+        selection=[email_search_index],
+        raise_on_error=False,
+    )
+    assert not alone.success
+    (failure,) = [e for e in alone.all_events if e.is_step_failure]
+    description = failure.step_failure_data.user_failure_data.description
+    assert description.startswith("'alex' has no mail store yet, so nothing to index: sync it first")
+    assert not stores.mail("alex").exists()
+
+
 def check(asset_check, instance: dg.DagsterInstance, stores: MailroomStores) -> dg.AssetCheckResult:
     """Evaluate a check on its own: over every customer with a partition."""
     return asset_check(dg.build_asset_check_context(instance=instance, resources={"stores": stores}))
