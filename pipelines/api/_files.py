@@ -329,17 +329,20 @@ def delete_files(body: DeleteFilesQueryInput, ctx: Context, caller: Caller) -> d
     return {"success": True}
 
 
-# The filters whose empty list `file_query` reads as "no filter": in a listing that lists everything, in a
-# delete it would delete everything, which a client whose list of ids came out empty never meant.
+# The filters whose empty value `file_query` reads as "no filter": in a listing that lists everything, in a
+# delete it would delete everything, which a client whose list of ids (or name) came out empty never meant.
 _LIST_FILTERS = ("ids", "external_file_ids", "parent_file_ids", "organization_user_data_source_id",
                  "external_urls", "request_ids", "sync_statuses", "source")  # fmt: skip
+_TEXT_FILTERS = ("name", "sync_error_message")
 
 
-def _refuse_empty_lists(filters: FileFilters) -> None:
-    for name in _LIST_FILTERS:
-        if getattr(filters, name) == []:
+def _refuse_empty_filters(filters: FileFilters) -> None:
+    for name in (*_LIST_FILTERS, *_TEXT_FILTERS):
+        value = getattr(filters, name)
+        if value == [] or value == "":
+            what = "an empty list" if value == [] else "empty text"
             raise InvalidInput(
-                f"{name} is an empty list, which filters nothing, so this would delete every file the "
+                f"{name} is {what}, which filters nothing, so this would delete every file the "
                 f"other filters select: name the files, or leave {name} out if that is what you mean",
                 loc=("body", "filters", name),
             )
@@ -355,7 +358,7 @@ def delete_files_v2(
     `preserve_file_record` the file's record stays too and `/resync_file` can restore it.
     """
     body = body or DeleteFilesV2QueryInput()
-    _refuse_empty_lists(body.filters)
+    _refuse_empty_filters(body.filters)
     query = file_query(body.filters, include_removed=True)
     ids = _all_ids(ctx, caller.customer, query) if query is not None else []
     _record_delete(ctx, caller, ids, preserve=body.preserve_file_record, send_webhook=body.send_webhook)

@@ -182,7 +182,13 @@ def test_bad_filters_are_422_with_the_filter_errors_message(
 
 @pytest.mark.parametrize(
     "filters",
-    [{"ids": []}, {"external_file_ids": []}, {"sync_statuses": [], "name": "Report"}, {"source": []}],
+    [
+        {"ids": []},
+        {"external_file_ids": []},
+        {"sync_statuses": [], "name": "Report"},
+        {"source": []},
+        {"name": ""},
+    ],
 )
 def test_a_delete_with_an_empty_list_deletes_nothing_and_says_why(
     client: httpx.Client, control: ControlStore, two_customers: tuple[str, list[int], str], filters: dict
@@ -192,10 +198,11 @@ def test_a_delete_with_an_empty_list_deletes_nothing_and_says_why(
     owner, ids, _ = two_customers
     answer = client.post("/delete_files_v2", json={"filters": filters}, headers=as_customer(owner))
     assert answer.status_code == 422, answer.text
-    (name,) = [k for k, v in filters.items() if v == []]
+    (name,) = [k for k, v in filters.items() if v in ([], "")]
     (problem,) = answer.json()["detail"]
     assert problem["loc"] == ["body", "filters", name]
-    assert problem["msg"].startswith(f"{name} is an empty list, which filters nothing")
+    what = "empty text" if filters[name] == "" else "an empty list"
+    assert problem["msg"].startswith(f"{name} is {what}, which filters nothing")
     assert control.requests(customer_id=owner) == []
     # The same lists still mean "no filter" in a listing, and naming files still deletes them.
     listed = client.post("/user_files_v2", json={"filters": filters}, headers=as_customer(owner)).json()
