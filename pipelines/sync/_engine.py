@@ -137,7 +137,7 @@ class _Run:
             converter=self.converter,
             data_source_id=target.connection.id,
             check_known=check_known,
-            folder_ids=frozenset(),
+            folders={},
             writer=Writer(db, GROUP_ROWS),
             in_flight=asyncio.Semaphore(IN_FLIGHT),
             on_stored=self._stored,
@@ -185,7 +185,7 @@ class _Run:
             syncing.update(f.id for f in fresh)
             self.folders += fresh
             self.later += fresh
-        self.context.folder_ids = frozenset(syncing)
+        self.context.folders = {f.id: f.path for f in self.folders}
 
     async def discover(self, folder_ids: set[str]) -> None:
         """Mail left a synced folder for these folders, which the run does not sync. With subfolders, one the
@@ -331,7 +331,7 @@ class _Run:
             async with gate:
                 await self.sync_folder(folder, states)
 
-        self.context.folder_ids = frozenset(f.id for f in self.folders)
+        self.context.folders = {f.id: f.path for f in self.folders}
         writer = asyncio.create_task(self.context.writer.run())
         try:
             async with asyncio.TaskGroup() as group:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -98,12 +98,12 @@ class RoundContext:
     converter: Converter
     data_source_id: int
     check_known: bool  # False when the store was empty as the run began: nothing to compare with
-    folder_ids: frozenset[str]  # every folder the run syncs (it may grow: see `discover`)
+    folders: Mapping[str, str]  # every folder the run syncs, id → display-name path (it may grow: `discover`)
     writer: Writer
     in_flight: asyncio.Semaphore
     on_stored: Callable[[SyncFolder, PageResult, Counts], None]
     # Called with the folders mail left a synced folder for, when the run does not sync them: a folder made
-    # since the last walk may belong to the run, which then adds it to `folder_ids`.
+    # since the last walk may belong to the run, which then adds it to `folders`.
     discover: Callable[[set[str]], Awaitable[None]]
 
 
@@ -280,7 +280,7 @@ async def prepare(
     """Turn a batch of listed messages into the store's page: filter, skip what is unchanged, fetch what is
     missing, record attachments, convert bodies."""
     counts = Counts(seen=len(batch.messages))
-    removals = await _really_gone(ctx, list(batch.removed))
+    removals, destinations = await _really_gone(ctx, folder, list(batch.removed))
     matched = []
     for message in batch.messages.values():
         if _facts_filter(ctx.keep, message):
@@ -333,6 +333,19 @@ async def prepare(
                 continue
             full[message_id] = message
             attachments[message_id] = tuple(attachment_row(a) for a in message.attachments or ())
+    if destinations:
+        # Moved to another folder the run syncs, yet stored here still: put it there (see `_really_gone`).
+        fetched = await ctx.mailbox.get_messages(
+            list(destinations), select=FULL_SELECT, expand=ATTACHMENT_EXPAND
+        )
+        for message_id, message in fetched.items():
+            if message is None or message.parent_folder_id != destinations[message_id]:
+                continue  # gone or moved again since: a later round sees to it
+            if not _facts_filter(ctx.keep, message):
+                removals.append(message_id)
+                continue
+            full[message_id] = message
+            attachments[message_id] = tuple(attachment_row(a) for a in message.attachments or ())
     counts.fetched = len(full)
     listed = [m for m in full.values() if m.id not in attachments and needs_attachment_list(m)]
     if index is not None:
@@ -354,8 +367,8 @@ async def prepare(
     rows: list[EmailRow] = [
         email_row(
             message,
-            folder_id=folder.id,
-            folder_path=folder.path,
+            folder_id=destinations.get(message.id, folder.id),
+            folder_path=ctx.folders.get(destinations.get(message.id, folder.id), folder.path),
             data_source_id=ctx.data_source_id,
             body_text=text,
             unique_body_text=unique_text,
@@ -376,23 +389,42 @@ async def prepare(
     return Prepared(page, counts)
 
 
-async def _really_gone(ctx: RoundContext, removed: list[str]) -> list[str]:
-    """The ids of `@removed` entries that really left the synced folders. Graph reports a move out of a folder
-    as a removal, and with immutable ids the message lives on: when it moved to another folder this run
-    syncs, that folder's round stores the move (same row, same file id, content kept), so removing it here
-    first would delete its content and bring it back as new. A folder the run does not sync may be one made
-    since the last walk, below a synced folder: the run is asked first (`discover`)."""
+async def _really_gone(
+    ctx: RoundContext, folder: SyncFolder, removed: list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """Of a round's `@removed` entries, the ids that really left the synced folders; and, by id, the folder
+    the run syncs that each of the others is in now, when the store holds it elsewhere still.
+
+    Graph reports a move out of a folder as a removal, and with immutable ids the message lives on: when it
+    moved to another folder this run syncs, that folder's round stores the move (same row, same file id,
+    content kept), so removing it here first would delete its content and bring it back as new. But that
+    round may have listed it already, and this folder's batch listed before the move may have been stored
+    after it, so the row can be here still: such a message is stored again where it is. A folder the run
+    does not sync may be one made since the last walk, below a synced folder: the run is asked first
+    (`discover`)."""
     if not removed:
-        return removed
+        return removed, {}
     where = await ctx.mailbox.get_messages(removed, select=("parentFolderId",))
     elsewhere = {m.parent_folder_id for m in where.values() if m is not None and m.parent_folder_id}
-    if elsewhere - ctx.folder_ids:
-        await ctx.discover(elsewhere - ctx.folder_ids)
-    return [
-        message_id
-        for message_id in removed
-        if (found := where.get(message_id)) is None or found.parent_folder_id not in ctx.folder_ids
-    ]
+    if unsynced := elsewhere - ctx.folders.keys():
+        await ctx.discover(unsynced)
+    gone, moved = [], {}
+    for message_id in removed:
+        found = where.get(message_id)
+        if found is None or found.parent_folder_id not in ctx.folders:
+            gone.append(message_id)
+        elif found.parent_folder_id != folder.id:
+            moved[message_id] = found.parent_folder_id
+    if not moved:
+        return gone, {}
+    held = await ctx.store.call(ctx.store.store.known, list(moved))
+    return gone, {
+        message_id: target
+        for message_id, target in moved.items()
+        if (record := held.get(message_id)) is not None
+        and not record.tombstoned
+        and (record.removed or record.folder_id != target)
+    }
 
 
 def _body_parts(message: Message) -> BodyParts:

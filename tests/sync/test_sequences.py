@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import duckdb
 import pytest
 
 import filters
@@ -119,3 +120,32 @@ def test_a_410_on_a_sweeping_round_left_half_done(
     assert [(f.round, f.restarted) for f in result.folders] == [("resumed", True)]
     assert result.counts.deleted == 4
     assert store_differences(settings, customer, sandbox_admin, text) == []
+
+
+def test_a_move_stored_out_of_order_is_put_right_by_the_next_round(
+    settings: Settings, customer: str, sandbox_admin: AdminClient
+) -> None:
+    # Two synced folders list at once. A message moved from the Inbox to the Archive while a run listed
+    # both can reach the store twice: from the Archive's listing (after the move) and from the Inbox's
+    # (before it), whose batch may be written last, leaving the row in the Inbox. The Inbox's next round
+    # reports the message gone to the Archive, which this run syncs and which has already listed it.
+    options = SyncOptions(folders=("inbox", "archive"))
+    sync_customer(customer, options, settings=settings)
+    message = inbox(sandbox_admin)[0]
+    truth = sandbox_admin.ground_truth(MAILBOX)
+    [inbox_id] = folder_ids(truth, "Inbox")
+    sandbox_admin.move_message(MAILBOX, message["id"], "archive")
+    sync_customer(customer, SyncOptions(folders=("archive",)), settings=settings)  # the Archive lists it
+    path = settings.mail_store_path(customer)
+    with duckdb.connect(str(path)) as con:  # and the Inbox's stale batch is written after
+        con.execute(
+            "UPDATE emails SET folder_id = ?, folder_path = 'Inbox' WHERE message_id = ?",
+            [inbox_id, message["id"]],
+        )
+
+    result = sync_customer(customer, options, settings=settings)
+    assert result.counts.moved == 1
+    truth = sandbox_admin.ground_truth(MAILBOX, bodies="html")
+    expected = expected_messages(truth, folder_ids(truth, "Inbox", "Archive"))
+    assert differences(stored_emails(path), expected, bodies=True) == []
+    assert settings.mail_store(customer).get_email_by_message_id(message["id"]).row.folder_path == "Archive"
