@@ -149,3 +149,21 @@ def test_a_move_stored_out_of_order_is_put_right_by_the_next_round(
     expected = expected_messages(truth, folder_ids(truth, "Inbox", "Archive"))
     assert differences(stored_emails(path), expected, bodies=True) == []
     assert settings.mail_store(customer).get_email_by_message_id(message["id"]).row.folder_path == "Archive"
+
+
+def test_overlapping_folder_references_sync_each_folder_once(
+    settings: Settings, customer: str, sandbox_admin: AdminClient
+) -> None:
+    truth = sandbox_admin.ground_truth(MAILBOX)
+    [receipts] = folder_ids(truth, "Inbox/Receipts")
+    # A path, its id, and a folder above both taken with its subfolders: every folder once, one round each.
+    options = SyncOptions(folders=("Inbox/Receipts", receipts, "inbox"), subfolders=True)
+    for round_ in ("first", "incremental"):
+        result = sync_customer(customer, options, settings=settings)
+        ids = [f.folder_id for f in result.folders]
+        assert sorted(ids) == sorted(set(ids)) == sorted(folder_ids(truth, "Inbox", subfolders=True))
+        assert {f.round for f in result.folders} == {round_}
+        truth = sandbox_admin.ground_truth(MAILBOX, bodies="html")
+        expected = expected_messages(truth, folder_ids(truth, "Inbox", subfolders=True))
+        assert differences(stored_emails(settings.mail_store_path(customer)), expected, bodies=True) == []
+        sandbox_admin.move_message(MAILBOX, inbox(sandbox_admin)[0]["id"], "Inbox/Receipts")
