@@ -42,12 +42,14 @@ class MailroomStores(dg.ConfigurableResource):
         return store_settings.mail_store(customer_id, read_only=read_only)
 
     def refuse_deleted(self, customer_id: str) -> None:
-        """Raise `dg.Failure` if the customer was deleted (`/delete_users`) and waits for its delete run: a
-        run queued before the delete has nothing to do (the engine would only say there is no customer)."""
+        """Raise `dg.Failure` if the customer is marked deleted and waits to be purged (by its delete run, or
+        a `mailroom customers remove` that a busy store turned away): a run queued before the delete has
+        nothing to do (the engine would only say there is no customer)."""
         if self.control().customer_deleted(customer_id):
             raise dg.Failure(
-                description=f"customer {customer_id!r} was deleted (/delete_users) before this run started, "
-                "so it did nothing; delete_customer_job removes the customer's mail and records"
+                description=f"customer {customer_id!r} was deleted before this run started (/delete_users, "
+                "or `mailroom customers remove`), so it did nothing; its delete run (delete_customer_job), "
+                "or the remove command run again, removes the customer's mail and records"
             )
 
 

@@ -202,7 +202,7 @@ def test_a_run_queued_before_its_customer_was_deleted_does_nothing_and_says_so(
     request = control.record_request("sync", "alex", {})
     control.mark_customers_deleted(["alex"])
     description = failure_of(run(job, instance, resources, config | {"request_id": request.id}, op))
-    assert description.startswith("customer 'alex' was deleted (/delete_users) before this run started")
+    assert description.startswith("customer 'alex' was deleted before this run started (/delete_users")
     assert control.request(request.id).reason == description
     assert emails(stores) == before
 
