@@ -269,7 +269,7 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask")] = False,
 ) -> None:
     """Remove a customer: its mail store (every email) and its records, connections and tokens."""
-    from pipelines.sync import SyncError, delete_customer
+    from pipelines.sync import SyncBusy, SyncError, delete_customer
 
     settings = _settings()
     if settings.control_store().customer(customer, include_deleted=True) is None and not (
@@ -280,6 +280,13 @@ def remove(
         typer.confirm(f"Delete customer {customer!r} and all of its mail?", abort=True)
     try:
         result = delete_customer(customer, settings=settings)
+    except SyncBusy as error:
+        # The customer is hidden before its store is taken: say what state a busy store left it in.
+        raise _fail(
+            f"{error}. Customer {customer!r} is marked deleted already (the API answers 404 for it and runs "
+            "queued for it do nothing); run this command again when that run has finished to remove its mail "
+            "and records"
+        ) from None
     except SyncError as error:
         raise _fail(str(error)) from None
     store = "its mail store deleted" if result.mail_store_deleted else "it had no mail store"

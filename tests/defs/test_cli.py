@@ -18,7 +18,7 @@ from pipelines.cli import app as mailroom_app
 from pipelines.cli.dev import env_script
 from pipelines.defs import LaunchError
 from pipelines.defs.local import free_port, open_instance, prepare_home, scratch_directory
-from pipelines.store import ControlStore
+from pipelines.store import ControlStore, mail_store_path
 
 MAILROOM = Path(sys.executable).parent / "mailroom"
 
@@ -92,6 +92,30 @@ def test_customers_add_changes_an_existing_customers_settings_and_keeps_its_conn
     code, out = mailroom("add", "acme", "--tenant", "contoso.onmicrosoft.com")
     assert code == 2
     assert "--tenant belongs to a connection: give --mailbox with it" in out
+
+
+def test_customers_remove_of_a_busy_customer_says_what_state_it_is_left_in(tmp_path: Path) -> None:
+    # It said only "try again", while the customer stayed marked deleted with no delete run queued.
+    from pipelines.sync._lock import run_lock
+
+    key = Fernet.generate_key().decode()
+    env = {"MAILROOM_DATA_DIR": str(tmp_path), "MAILROOM_SECRET_KEY": key, "DAGSTER_HOME": None}
+    runner = CliRunner()
+    added = runner.invoke(mailroom_app, ["customers", "add", "acme", "--mailbox", "a@contoso.test"], env=env)
+    assert added.exit_code == 0, added.output
+    control = ControlStore(tmp_path / "control.sqlite3", secret_key=key)
+    store = mail_store_path(tmp_path, "acme")
+    with run_lock(store, customer_id="acme"):  # a sync run's hold on the store
+        busy = runner.invoke(mailroom_app, ["customers", "remove", "acme", "--yes"], env=env)
+    assert busy.exit_code == 1
+    assert "another run is working on customer 'acme'" in busy.output
+    assert "is marked deleted already (the API answers 404 for it and runs queued for it do nothing)" in (
+        busy.output
+    )
+    assert control.customer_deleted("acme")
+    again = runner.invoke(mailroom_app, ["customers", "remove", "acme", "--yes"], env=env)
+    assert again.exit_code == 0, again.output
+    assert control.customer("acme", include_deleted=True) is None
 
 
 @pytest.mark.slow
