@@ -478,10 +478,11 @@ async def _sync(
         except BaseException as error:
             # Ctrl-C and cancellation are recorded like any failure, then go on as themselves.
             failure = failure_of(error, connection)
-            if run_id is None and options.folders is not None and isinstance(failure, InvalidRequest):
-                # A folder the caller named does not exist: their request was wrong, not the connection,
-                # whose status (and Carbon's webhooks) stay as they were. A default folder that is gone
-                # is the data source's problem, and reported as its sync error below.
+            if run_id is None and _asked_directly(options) and isinstance(failure, InvalidRequest):
+                # A folder that the caller named does not exist: their request was wrong, not the
+                # connection, whose status (and Carbon's webhooks) stay as they were. A recorded request
+                # (the API's, which set the status to QUEUED_FOR_SYNCING) learns its outcome from them, and
+                # a default folder that is gone is the data source's problem: both are reported below.
                 raise
             finished = datetime.now(UTC)
             if run is not None and run_id is not None:
@@ -504,6 +505,12 @@ async def _sync(
         result = _result(customer_id, connection, run, run_id, started, finished, None)
         announce_sync(control, customer, connection, result, options.request_id)
         return result
+
+
+def _asked_directly(options: SyncOptions) -> bool:
+    """Whether the run's folders were named by whoever runs it now (the CLI, a Dagster launch), not taken
+    from the customer's settings nor from a request recorded for later (`request_id`)."""
+    return options.folders is not None and options.request_id is None
 
 
 def _result(

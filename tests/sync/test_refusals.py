@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import astuple
 from typing import Any
 
@@ -62,6 +63,24 @@ def test_a_folder_that_does_not_exist_or_a_bad_filter_changes_nothing(
         sync_customer("nobody", settings=settings)
     assert snapshot(settings, customer) == before
     assert not settings.mail_store_path("nobody").exists()
+
+
+def test_a_recorded_request_for_a_folder_that_does_not_exist_learns_it_from_the_connection(
+    settings: Settings, customer: str, sandbox_admin: AdminClient
+) -> None:
+    # The API records the request and marks the connection QUEUED_FOR_SYNCING; the run is its only answer.
+    control = settings.control_store()
+    control.add_webhook("https://hooks.example.com/carbon")
+    [connection] = control.connections(control.customer(customer).id)
+    control.record_connection_sync(connection.id, status="QUEUED_FOR_SYNCING")
+    with pytest.raises(FolderNotFound):
+        sync_customer(customer, SyncOptions(folders=("Inbox/Nope",), request_id="17"), settings=settings)
+    [connection] = control.connections(control.customer(customer).id)
+    assert connection.sync_status == "SYNC_ERROR"
+    assert "no folder 'Inbox/Nope'" in (connection.sync_error or "")
+    [event] = [json.loads(d.payload) for d in control.deliveries(limit=10)]
+    assert event["webhook_type"] == "DATA_SOURCE_READY"
+    assert event["obj"]["additional_information"]["sync_status"] == "SYNC_ERROR"
 
 
 def test_a_default_folder_that_is_gone_is_the_connections_sync_error(
