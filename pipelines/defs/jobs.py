@@ -140,6 +140,13 @@ def delete_customer(
     context: dg.OpExecutionContext, config: DeleteCustomerConfig, stores: MailroomStores, graph: OutlookGraph
 ) -> dg.Output[None]:
     customer_id = _tags.run_customer(context)
+    if config.request_id is None and stores.control().customer(customer_id) is not None:
+        # Launched by hand for a live customer: a success that deleted nothing would read as done.
+        raise dg.Failure(
+            description=f"customer {customer_id!r} is not deleted, so this run deletes nothing: "
+            "delete_customer_job finishes a deletion made with /delete_users (which queues it); to delete "
+            f"a customer at once, run `mailroom customers remove {customer_id} --yes`"
+        )
     engine_settings = settings(stores, graph)
     with carrying_out(stores, config.request_id, context.run.run_id):
         try:

@@ -238,6 +238,23 @@ def test_a_delete_customer_run_for_a_customer_not_marked_deleted_removes_nothing
     assert control.request(request.id).status == "succeeded"
 
 
+def test_a_delete_customer_run_launched_by_hand_for_a_live_customer_fails_saying_what_deletes_one(
+    instance: dg.DagsterInstance, stores: MailroomStores, resources: dict, synced: str, control: ControlStore
+) -> None:
+    # From the launchpad it "succeeded", having deleted nothing, with a skip reason about a customer
+    # "created since" that never was.
+    held = stores.mail("alex", read_only=True).counts().emails
+    description = failure_of(run("delete_customer_job", instance, resources, {}, "delete_customer"))
+    assert description.startswith("customer 'alex' is not deleted, so this run deletes nothing")
+    assert "`mailroom customers remove alex --yes`" in description
+    assert stores.mail("alex", read_only=True).counts().emails == held > 0
+    assert instance.has_dynamic_partition("customers", "alex")
+    # Once deleted (here as /delete_users does), a run by hand finishes the job.
+    control.mark_customers_deleted(["alex"])
+    assert run("delete_customer_job", instance, resources, {}, "delete_customer").success
+    assert not stores.mail("alex").exists()
+
+
 def _index_rebuilds(result: dg.ExecuteInProcessResult) -> list[str]:
     return [
         m.metadata["rebuilt_by"].value
