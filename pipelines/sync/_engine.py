@@ -403,10 +403,10 @@ def failure_of(error: BaseException, connection: Connection) -> SyncError:
     if isinstance(error, SyncError):
         return error
     if isinstance(error, AuthError):
-        return ConnectionRefused(
-            f"Microsoft refused connection {connection.id} ({connection.mailbox}): {error}; "
-            "the mailbox must be connected again"
-        )
+        name = f"connection {connection.id} ({connection.mailbox})"
+        # The token provider's errors already begin with the connection's name: say it once.
+        detail = str(error).removeprefix(f"{name}: ")
+        return ConnectionRefused(f"Microsoft refused {name}: {detail}; the mailbox must be connected again")
     if isinstance(error, StoreBusy):
         return SyncBusy(str(error))
     if isinstance(error, GraphError | StoreError):

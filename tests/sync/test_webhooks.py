@@ -95,6 +95,7 @@ def test_a_refused_connection_reports_a_sync_error_and_nothing_else(
     assert info["sync_status"] == "SYNC_ERROR"
     assert info["sync_error_message"] == str(caught.value)
     assert "connected again" in info["sync_error_message"]
+    assert str(caught.value).count(f"({MAILBOX})") == 1  # the connection named once, not twice
 
 
 def test_a_resync_reports_file_error_when_it_fails_and_file_ready_when_it_works(
