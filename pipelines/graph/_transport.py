@@ -186,11 +186,12 @@ class Gate:
         self._paused_until = max(self._paused_until, self._clock.now() + seconds)
 
     @asynccontextmanager
-    async def slot(self, stats: Stats, *, slots: int = 1, cost: int = 1) -> AsyncIterator[None]:
+    async def slot(self, stats: Stats, *, slots: int = 1, cost: int = 1) -> AsyncIterator[_Held]:
         """Take in-flight slots (a $batch takes several), then wait out any pause and the budget's pacing
         for `cost` requests (Graph counts each request inside a $batch)."""
         slots = min(slots, self.size)
         await self._slots.take(slots)
+        held = _Held(self._slots, slots)
         try:
             wait = max(self._budget.reserve(self._clock.now()) for _ in range(cost))
             while True:
@@ -200,9 +201,39 @@ class Gate:
                 stats.waited_s += wait
                 await self._clock.sleep(wait)
                 wait = 0.0
-            yield
+            yield held
         finally:
-            self._slots.give(slots)
+            if not held.kept:
+                self._slots.give(slots)
+
+
+class _Held:
+    """The slots one request holds. A request whose sender stops waiting (a cancelled task) is still being
+    worked on by Graph, which counts it against the mailbox's requests in flight until it answers: its slots
+    stay taken until it ends, so the sender's next request does not make one too many."""
+
+    def __init__(self, slots: _Slots, count: int) -> None:
+        self._slots = slots
+        self._count = count
+        self.kept = False
+
+    def keep_until(self, request: asyncio.Future[Any]) -> None:
+        self.kept = True
+        request.add_done_callback(lambda _: self._slots.give(self._count))
+
+
+_closing: set[asyncio.Task[None]] = set()  # answers of abandoned requests being closed (held till done)
+
+
+def _close_abandoned(sending: asyncio.Future[Any]) -> None:
+    """Close the answer of a request whose sender stopped waiting for it."""
+    if sending.cancelled() or sending.exception() is not None:  # retrieving the error marks it seen
+        return
+    outcome = sending.result()
+    if isinstance(outcome, httpx.Response):
+        task = asyncio.ensure_future(outcome.aclose())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
 
 
 def _error_body(content: bytes) -> tuple[str | None, str | None]:
@@ -351,11 +382,21 @@ class Transport:
             headers["Prefer"] = ", ".join((_IMMUTABLE_IDS, *prefer, *paging))
             if attempt > 1:
                 headers["Retry-Attempt"] = str(attempt - 1)
-            async with gate.slot(self.stats, slots=slots, cost=cost):
+            async with gate.slot(self.stats, slots=slots, cost=cost) as held:
                 request = self.http.build_request(
                     method, url, headers=headers, content=content, extensions=extensions
                 )
-                outcome = await self._send_once(request, read=read, what=what, request_id=client_request_id)
+                sending = asyncio.ensure_future(
+                    self._send_once(request, read=read, what=what, request_id=client_request_id)
+                )
+                try:
+                    outcome = await asyncio.shield(sending)
+                except asyncio.CancelledError:
+                    # The request goes on without its sender (a listing a round no longer needs, a page
+                    # read ahead): it keeps its slot until it ends, and its answer is closed unread.
+                    held.keep_until(sending)
+                    sending.add_done_callback(_close_abandoned)
+                    raise
                 if isinstance(outcome, httpx.Response):
                     try:
                         yield outcome

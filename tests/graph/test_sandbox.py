@@ -3,6 +3,7 @@ attachments, tokens refused; and the same client code in-process through httpx.A
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import tracemalloc
 
@@ -136,6 +137,46 @@ async def test_one_message_and_many_through_batch(fresh_sandbox, sandbox_admin):
     assert len(batches) >= 3  # 45 ids: 20 + 20 + 5, and again for the lane behind the deleted one
     counters = sandbox_admin.counters(ADELE)
     assert counters["max_in_flight"] <= 4
+
+
+async def test_a_request_its_sender_stops_waiting_for_keeps_its_slot_until_graph_answers(
+    fresh_sandbox, sandbox_admin
+):
+    """Graph goes on with a request whose sender was cancelled and counts it until it answers: the client's
+    next requests must not make one too many in flight (the sandbox refuses a fifth with a 429)."""
+    truth = sandbox_admin.ground_truth(ADELE)
+    abandoned, *others = [m["id"] for m in truth["messages"]][:9]
+    first, second = others[:4], others[4:]
+    sandbox_admin.add_rule(path=f"/messages/{abandoned}$", action="hold", delay_ms=20_000)
+    # Each of the others takes 300 ms at the server, so requests sent together overlap there.
+    sandbox_admin.add_rule(path=f"/messages/({'|'.join(others)})$", action="delay", delay_ms=300, times=0)
+    sandbox_admin.clear_log()
+    async with client(settings_for(fresh_sandbox), sandbox_admin.mint_token()) as graph:
+        adele = graph.user(ADELE)
+        slow = asyncio.create_task(adele.get_message(abandoned))
+        while await asyncio.to_thread(sandbox_admin.held, ADELE) < 1:
+            await asyncio.sleep(0.01)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        got = await asyncio.gather(*(adele.get_message(i, select=["subject"]) for i in first))
+        assert [m.id for m in got] == first
+        at_once = max(e["in_flight"] for e in await asyncio.to_thread(sandbox_admin.log, mailbox=ADELE))
+        assert at_once == 4  # the abandoned request and three others: the fourth waited for a slot
+        assert await asyncio.to_thread(sandbox_admin.release) == 1
+        while not any(
+            e["path"].endswith(abandoned) and e["status"] == 200
+            for e in await asyncio.to_thread(sandbox_admin.log, mailbox=ADELE)
+        ):
+            await asyncio.sleep(0.01)
+        sandbox_admin.clear_log()
+        # Once Graph has answered it, the abandoned request's slot is free again: four go at once.
+        got = await asyncio.gather(*(adele.get_message(i, select=["subject"]) for i in second))
+        assert [m.id for m in got] == second
+        assert max(e["in_flight"] for e in await asyncio.to_thread(sandbox_admin.log, mailbox=ADELE)) == 4
+    counters = sandbox_admin.counters(ADELE)
+    assert counters["max_in_flight"] <= 4
+    assert counters["throttled"] == 0
 
 
 async def test_delta_rounds_report_changes_removals_and_moves_keep_ids(fresh_sandbox, sandbox_admin):

@@ -302,9 +302,13 @@ async def test_a_429_holds_every_request_to_that_mailbox_until_retry_after(setti
     start = clock.now()
     async with client:
         adele, alex = client.user("adele@contoso.test"), client.user("alex@contoso.test")
-        await asyncio.gather(
-            adele.get_message("first"), *(adele.get_message(f"m{i}") for i in range(3)), alex.get_message("x")
-        )
+        first = asyncio.create_task(adele.get_message("first"))
+        # The others start once the 429 is in (requests already on their way cannot be held back).
+        while not arrivals:
+            await asyncio.sleep(0)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await asyncio.gather(first, *(adele.get_message(f"m{i}") for i in range(3)), alex.get_message("x"))
     assert arrivals[0] == ("adele@contoso.test", start)
     held = [t for box, t in arrivals[1:] if box == "adele@contoso.test"]
     assert len(held) == 4
