@@ -188,21 +188,14 @@ def test_the_search_index_alone_is_rebuilt(
     instance: dg.DagsterInstance, stores: MailroomStores, graph: OutlookGraph, alex: str
 ) -> None:
     assert sync(instance, stores, graph).success
-    alone = dg.materialize(
-        [email_search_index],
-        partition_key="alex",
-        instance=instance,
-        resources={"stores": stores},
-        selection=[email_search_index],
-    )
+    alone = index_alone(instance, stores)
+    assert alone.success
     assert metadata(alone, "email_search_index")["rebuilt_by"] == "this step"
 
 
-def test_the_search_index_alone_of_a_customer_never_synced_fails_and_creates_nothing(
-    instance: dg.DagsterInstance, stores: MailroomStores, alex: str
-) -> None:
-    # It created an empty mail store and materialized an index of nothing.
-    alone = dg.materialize(
+def index_alone(instance: dg.DagsterInstance, stores: MailroomStores) -> dg.ExecuteInProcessResult:
+    """Materialize alex's email_search_index on its own, as the UI does for one asset."""
+    return dg.materialize(
         [email_search_index],
         partition_key="alex",
         instance=instance,
@@ -210,6 +203,13 @@ def test_the_search_index_alone_of_a_customer_never_synced_fails_and_creates_not
         selection=[email_search_index],
         raise_on_error=False,
     )
+
+
+def test_the_search_index_alone_of_a_customer_never_synced_fails_and_creates_nothing(
+    instance: dg.DagsterInstance, stores: MailroomStores, alex: str
+) -> None:
+    # It created an empty mail store and materialized an index of nothing.
+    alone = index_alone(instance, stores)
     assert not alone.success
     (failure,) = [e for e in alone.all_events if e.is_step_failure]
     description = failure.step_failure_data.user_failure_data.description

@@ -15,10 +15,15 @@ from cryptography.fernet import Fernet
 
 from pipelines.graph import GraphSettings
 from pipelines.settings import Settings
-from sandbox import SandboxInfo
+from sandbox import AdminClient, SandboxInfo
 
 CUSTOMER = "team@carbon.ai"
 MAILBOX = "adele@contoso.test"
+
+
+def inbox(admin: AdminClient) -> list[dict]:
+    """The mailbox's Inbox messages as the sandbox has them now."""
+    return [m for m in admin.ground_truth(MAILBOX)["messages"] if m["folderPath"] == ["Inbox"]]
 
 
 def graph_settings(info: SandboxInfo, **overrides: object) -> GraphSettings:

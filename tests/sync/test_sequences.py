@@ -21,7 +21,7 @@ from pipelines.sync import (
     sync_customer,
 )
 from sandbox import AdminClient, SandboxInfo
-from tests.sync.conftest import MAILBOX, settings_for
+from tests.sync.conftest import MAILBOX, inbox, settings_for
 from tests.sync.truth import differences, expected_messages, folder_ids, stored_emails
 
 
@@ -34,10 +34,6 @@ def store_differences(
     for message_id in without:
         expected.pop(message_id, None)
     return differences(stored_emails(settings.mail_store_path(customer)), expected, bodies=True)
-
-
-def inbox(admin: AdminClient) -> list[dict]:
-    return [m for m in admin.ground_truth(MAILBOX)["messages"] if m["folderPath"] == ["Inbox"]]
 
 
 def test_moved_out_and_back_between_syncs_and_across_them(

@@ -16,12 +16,8 @@ from pipelines.sync import (
 )
 from pipelines.sync._lock import run_lock_path
 from sandbox import AdminClient
-from tests.sync.conftest import MAILBOX
+from tests.sync.conftest import MAILBOX, inbox
 from tests.sync.truth import differences, expected_messages, folder_ids, stored_emails
-
-
-def inbox(admin: AdminClient) -> list[dict]:
-    return [m for m in admin.ground_truth(MAILBOX)["messages"] if m["folderPath"] == ["Inbox"]]
 
 
 def test_resync_reports_what_changed_and_writes_only_then(
