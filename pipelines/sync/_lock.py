@@ -34,7 +34,7 @@ def run_lock(store_path: Path, *, customer_id: str) -> Iterator[None]:
         in_the_way = isinstance(error, FileExistsError | NotADirectoryError)
         why = "a file is in the way of a directory" if in_the_way else (error.strerror or str(error))
         raise NotConfigured(
-            f"customer {customer_id!r}'s mail store cannot go in {path.parent} "
+            f"the mail store of customer {customer_id!r} cannot go in {path.parent} "
             f"(MAILROOM_DATA_DIR/mail): {why}"
         ) from None
     try:
@@ -42,7 +42,8 @@ def run_lock(store_path: Path, *, customer_id: str) -> Iterator[None]:
     except BlockingIOError:
         os.close(fd)
         raise SyncBusy(
-            f"another run is working on customer {customer_id!r}'s mail store; try again when it has finished"
+            f"another run is working on the mail store of customer {customer_id!r}; "
+            "try again when it has finished"
         ) from None
     try:
         yield

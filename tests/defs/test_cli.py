@@ -108,7 +108,7 @@ def test_customers_remove_of_a_busy_customer_says_what_state_it_is_left_in(tmp_p
     with run_lock(store, customer_id="acme"):  # a sync run's hold on the store
         busy = runner.invoke(mailroom_app, ["customers", "remove", "acme", "--yes"], env=env)
     assert busy.exit_code == 1
-    assert "another run is working on customer 'acme'" in busy.output
+    assert "another run is working on the mail store of customer 'acme'" in busy.output
     assert "is marked deleted already (the API answers 404 for it and runs queued for it do nothing)" in (
         busy.output
     )
