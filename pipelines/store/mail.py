@@ -67,6 +67,15 @@ def _json_list(values: Sequence[Any]) -> str:
     return to_json(list(values))
 
 
+_MAX_FILE_ID = 2**63 - 1  # file ids are DuckDB BIGINTs
+
+
+def _file_id_list(file_ids: Sequence[int]) -> str:
+    """File ids as the JSON list the statements read. An id no BIGINT can hold names no file: it is left out
+    (so reported as not found) rather than failing the statement."""
+    return _json_list([f for f in file_ids if -_MAX_FILE_ID <= f <= _MAX_FILE_ID])
+
+
 def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -309,7 +318,7 @@ class MailStore:
         rebuilt in the same transaction so no deleted word stays searchable.
         """
         requested = sorted(set(file_ids))
-        ids = _json_list(requested)
+        ids = _file_id_list(requested)
         with self._write() as con:
             targets = con.execute(sql.FILES_TO_DELETE, [ids, ids]).fetchall()
             already = {f for (f,) in con.execute(sql.TOMBSTONED_FILE_IDS, [ids]).fetchall()}
@@ -437,7 +446,7 @@ class MailStore:
     def resolve_file_ids(self, file_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
         """Map file ids (live, removed or tombstoned) to (message id, attachment id or None)."""
         with self._read() as con:
-            found = con.execute(sql.RESOLVE_FILE_IDS, [_json_list(file_ids)]).fetchall()
+            found = con.execute(sql.RESOLVE_FILE_IDS, [_file_id_list(file_ids)]).fetchall()
         return {f: (m, a or None) for f, m, a in found}
 
     def get_email(self, file_id: int) -> EmailRecord | None:

@@ -200,6 +200,16 @@ def test_tombstoned_messages_are_skipped_until_a_resync_lifts_them(store: MailSt
     assert live(store)["AAMk-00002"] == (2, INBOX)
 
 
+def test_file_ids_no_bigint_holds_name_no_file(store: MailStore) -> None:
+    first_round(store, [email(1), email(2)])
+    huge = [2**64, -(2**64)]
+    assert store.resolve_file_ids([1, *huge]) == {1: ("AAMk-00001", None)}
+    deleted = store.delete_files([2, *huge])
+    assert deleted.deleted == (2,)
+    assert deleted.not_found == tuple(sorted(huge))
+    assert set(live(store)) == {"AAMk-00001"}
+
+
 def test_file_ids_are_never_reused(store: MailStore) -> None:
     first_round(store, [email(1), email(2), email(3)])
     store.delete_files([3])
