@@ -12,6 +12,7 @@ from pipelines.api._links import LinkSigner
 from pipelines.api._settings import ApiSettings
 from pipelines.graph import GraphSettings
 from pipelines.store import (
+    CREATE_KEY,
     KEY_VARIABLE,
     ApiKey,
     ConflictError,
@@ -21,6 +22,8 @@ from pipelines.store import (
     FileQuery,
     MailStore,
     SchemaError,
+    SecretBox,
+    SecretError,
     SharedReader,
     StoreBusy,
     StoreNotFound,
@@ -37,28 +40,15 @@ def secret_key(stores: StoreSettings) -> str:
         if stores.secret_key is not None
         else os.environ.get(KEY_VARIABLE)
     )
-    create = (
-        "Create one with `python -c 'from cryptography.fernet import Fernet; "
-        "print(Fernet.generate_key().decode())'`"
-    )
     if not key:
         raise RuntimeError(
             f"{KEY_VARIABLE} is not set; the API encrypts webhook signing keys, OAuth flows and token caches "
-            f"with it. {create}"
+            f"with it. {CREATE_KEY}"
         )
-    from cryptography.fernet import Fernet
-
-    parts = key.split(",")
-    for index, part in enumerate(parts):
-        try:
-            Fernet(part.strip())
-        except ValueError:
-            # Checked at start: the first webhook, sign-in or file link would fail on it otherwise.
-            which = f"key {index + 1} of {len(parts)} in " if len(parts) > 1 else ""
-            raise RuntimeError(
-                f"{which}{KEY_VARIABLE} is not a Fernet key (32 bytes in URL-safe base64, 44 characters; "
-                f"several keys are separated by commas). {create}"
-            ) from None
+    try:
+        SecretBox(key)  # checked at start: the first webhook, sign-in or file link would fail on it otherwise
+    except SecretError as error:
+        raise RuntimeError(str(error)) from None
     return key
 
 

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from pipelines.store import MAX_ID
+
 DataSourceType = Literal[
     "GOOGLE_CLOUD_STORAGE", "GOOGLE_DRIVE", "NOTION", "NOTION_DATABASE", "INTERCOM", "DROPBOX", "ONEDRIVE",
     "SHAREPOINT", "CONFLUENCE", "BOX", "ZENDESK", "ZOTERO", "S3", "AZURE_BLOB_STORAGE", "GMAIL", "OUTLOOK",
@@ -42,7 +44,6 @@ EmbeddingStorageStatus = Literal["HOT_STORAGE", "HOT_TO_COLD", "COLD_STORAGE", "
 MAX_PAGE = 1000
 MAX_CUSTOMER_ID = 256
 MAX_IDS = 10_000  # ids in one filter list: far beyond any real page, well short of a denial of service
-MAX_ID = 2**63 - 1  # ids are SQLite and DuckDB BIGINTs
 
 Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 Size = Annotated[int, Field(ge=0, le=2**31 - 1)]

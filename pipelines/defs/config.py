@@ -14,7 +14,7 @@ import dagster as dg
 from pydantic import Field
 
 from pipelines import sync
-from pipelines.store import normalise_tags
+from pipelines.store import MAX_ID, normalise_tags
 
 
 class RequestConfig(dg.Config):
@@ -59,10 +59,6 @@ class SyncConfig(RequestConfig):
             raise dg.Failure(description=f"bad tags: {error}") from None
 
 
-# File ids are the mail store's BIGINTs, numbered from 1.
-_MAX_FILE_ID = 2**63 - 1
-
-
 class _EmailsConfig(RequestConfig):
     """Single emails (or attachments) of the customer, by file id (Carbon's) or Graph message id."""
 
@@ -75,10 +71,10 @@ class _EmailsConfig(RequestConfig):
         if not self.file_ids and not self.message_ids:
             raise dg.Failure(description=f"name the emails to {verb}: file_ids or message_ids")
         for index, file_id in enumerate(self.file_ids):
-            if not 1 <= file_id <= _MAX_FILE_ID:
+            if not 1 <= file_id <= MAX_ID:
                 raise dg.Failure(
                     description=f"file_ids[{index}] is {file_id}, which is no file id "
-                    f"(file ids are 1 to {_MAX_FILE_ID}, as /user_files_v2 lists them)"
+                    f"(file ids are 1 to {MAX_ID}, as /user_files_v2 lists them)"
                 )
         for index, message_id in enumerate(self.message_ids):
             if not message_id.strip():

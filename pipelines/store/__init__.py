@@ -39,6 +39,7 @@ from pipelines.store._errors import (
 )
 from pipelines.store._mail_rows import content_hash
 from pipelines.store._mail_types import (
+    MAX_ID,
     READY,
     Address,
     AttachmentRecord,
@@ -66,7 +67,7 @@ from pipelines.store._mail_types import (
 )
 from pipelines.store._paths import customer_slug, mail_store_path
 from pipelines.store._request_runs import requests_with_runs, settle_request
-from pipelines.store._secrets import KEY_VARIABLE, SecretBox
+from pipelines.store._secrets import CREATE_KEY, KEY_VARIABLE, SecretBox
 from pipelines.store._tags import (
     TagGroup,
     TagLeaf,
@@ -81,11 +82,13 @@ from pipelines.store.mail import DEFAULT_MAX_ATTACHMENT_BYTES, MailStore, delete
 from pipelines.store.settings import StoreSettings
 
 __all__ = [
+    "CREATE_KEY",
     "DEFAULT_AUTO_SYNC_MINUTES",
     "DEFAULT_LOCK_TIMEOUT",
     "DEFAULT_MAX_ATTACHMENT_BYTES",
     "DEFAULT_ORGANIZATION_ID",
     "KEY_VARIABLE",
+    "MAX_ID",
     "MAX_WEBHOOKS",
     "MIN_AUTO_SYNC_MINUTES",
     "READY",

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pipelines.store._tags import TagGroup, TagValue
 
 # Carbon's ExternalFileSyncStatuses; the store keeps whatever the engine sets, READY for a synced email.
+MAX_ID = 2**63 - 1
+"""The largest id either store can hold (file ids, customer and data source ids are BIGINTs)."""
 READY = "READY"
 
 

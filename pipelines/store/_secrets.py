@@ -30,6 +30,24 @@ def new_signing_key() -> str:
     return secrets.token_hex(16)
 
 
+CREATE_KEY = (
+    "Create one with `python -c 'from cryptography.fernet import Fernet; "
+    "print(Fernet.generate_key().decode())'`"
+)
+
+
+def _fernet(part: str, index: int, count: int) -> Fernet:
+    try:
+        return Fernet(part)
+    except ValueError:
+        # Never echo the key: it is the secret.
+        which = f"key {index + 1} of {count} in " if count > 1 else ""
+        raise SecretError(
+            f"{which}{KEY_VARIABLE} is not a valid Fernet key (32 url-safe base64-encoded bytes, "
+            f"44 characters; several keys are separated by commas to rotate). {CREATE_KEY}"
+        ) from None
+
+
 class SecretBox:
     """Encrypts and decrypts small secrets. The key is one Fernet key, or several separated by commas to
     rotate (the first encrypts, any of them decrypts), the same format `pipelines.graph` uses.
@@ -43,17 +61,9 @@ class SecretBox:
         if not parts:
             raise SecretError(
                 f"{KEY_VARIABLE} is not set; webhook signing keys and OAuth flows are encrypted with it. "
-                "Create one with `python -c 'from cryptography.fernet import Fernet; "
-                "print(Fernet.generate_key().decode())'`"
+                f"{CREATE_KEY}"
             )
-        try:
-            self._fernet = MultiFernet([Fernet(part) for part in parts])
-        except ValueError:
-            # Never echo the key: it is the secret.
-            raise SecretError(
-                f"{KEY_VARIABLE} is not a valid Fernet key (32 url-safe base64-encoded bytes, "
-                "comma-separated to rotate)"
-            ) from None
+        self._fernet = MultiFernet([_fernet(part, index, len(parts)) for index, part in enumerate(parts)])
 
     def __repr__(self) -> str:
         return "SecretBox(<key hidden>)"

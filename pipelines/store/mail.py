@@ -28,6 +28,7 @@ from pipelines.store._mail_rows import (
     to_json,
 )
 from pipelines.store._mail_types import (
+    MAX_ID,
     AttachmentRecord,
     AttachmentRow,
     Cursor,
@@ -67,13 +68,10 @@ def _json_list(values: Sequence[Any]) -> str:
     return to_json(list(values))
 
 
-_MAX_FILE_ID = 2**63 - 1  # file ids are DuckDB BIGINTs
-
-
 def _file_id_list(file_ids: Sequence[int]) -> str:
     """File ids as the JSON list the statements read. An id no BIGINT can hold names no file: it is left out
     (so reported as not found) rather than failing the statement."""
-    return _json_list([f for f in file_ids if -_MAX_FILE_ID <= f <= _MAX_FILE_ID])
+    return _json_list([f for f in file_ids if -MAX_ID <= f <= MAX_ID])
 
 
 def _rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -62,14 +62,17 @@ def test_mailroom_api_refuses_a_secret_key_that_is_no_fernet_key(tmp_path: Path)
     env = server_env(tmp_path, "not-a-fernet-key", None)
     answer = run(env, "api", "--port", "0")
     assert answer.returncode == 2
-    assert "mailroom: MAILROOM_SECRET_KEY is not a Fernet key (32 bytes in URL-safe base64" in answer.stderr
+    assert (
+        "mailroom: MAILROOM_SECRET_KEY is not a valid Fernet key (32 url-safe base64-encoded bytes"
+        in answer.stderr
+    )
     assert "not-a-fernet-key" not in answer.stderr + answer.stdout
     assert "Traceback" not in answer.stderr
     rotated = run(
         env | {"MAILROOM_SECRET_KEY": f"{Fernet.generate_key().decode()},oops"}, "api", "--port", "0"
     )
     assert rotated.returncode == 2
-    assert "key 2 of 2 in MAILROOM_SECRET_KEY is not a Fernet key" in rotated.stderr
+    assert "key 2 of 2 in MAILROOM_SECRET_KEY is not a valid Fernet key" in rotated.stderr
 
 
 def test_mailroom_api_says_which_address_is_taken(tmp_path: Path) -> None:
